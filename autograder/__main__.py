@@ -1,0 +1,38 @@
+"""Command line: python -m autograder {build,grade,judge} ..."""
+import argparse
+import sys
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(prog="python -m autograder", description="Build and grade the course notebooks.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("build", help="regenerate notebooks/ and the autograder zips from solutions/")
+    b.add_argument("assignments", nargs="*", help="only these assignment ids")
+    b.add_argument("--check", action="store_true", help="change nothing; exit 1 if anything is stale")
+    g = sub.add_parser("grade", help="grade submissions without Docker")
+    from .grade import add_arguments
+    add_arguments(g)
+    j = sub.add_parser("judge", help="grade one notebook into a JSON result (used by grade)")
+    j.add_argument("rest", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+
+    if args.command == "build":
+        from .build import build
+        changed = build(args.assignments or None, check_only=args.check)
+        for path in changed:
+            print(("stale: " if args.check else "wrote: ") + str(path))
+        if not changed:
+            print("everything is up to date")
+        return 1 if (args.check and changed) else 0
+    if args.command == "grade":
+        from .grade import run
+        return run(args)
+    if args.command == "judge":
+        from .judge import main as judge_main
+        return judge_main(args.rest)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""Regenerate `notebooks/` and the autograder zips from the master notebooks in `solutions/`.
+
+Deterministic: cell ids are renumbered, outputs cleared, zip entries sorted with a fixed
+timestamp, so building twice gives byte-identical files and a stale committed copy shows up.
+"""
+import io
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import nbformat
+
+from . import assignments
+from .assignments import ROOT
+
+FIXED_TIME = (2020, 1, 1, 0, 0, 0)
+SHIPPED_PACKAGES = ("checks", "hidden", "references")
+
+
+def normalize_notebook(nb) -> str:
+    for index, cell in enumerate(nb.cells):
+        cell["id"] = f"cell-{index:03d}"
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+        cell.metadata = {k: v for k, v in cell.metadata.items() if k in ("tags", "deletable", "editable")}
+    nb.metadata = {
+        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+        "language_info": {"name": "python"},
+        **({"otter": nb.metadata["otter"]} if "otter" in nb.metadata else {}),
+    }
+    return json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def _stage(spec, staging: Path):
+    """A folder holding the master notebook and the package parts the tests import."""
+    shutil.copy(spec.master, staging / spec.master.name)
+    shutil.copy(ROOT / "requirements.txt", staging / "requirements.txt")
+    package = staging / "autograder"
+    package.mkdir()
+    (package / "__init__.py").write_text('"""Course autograder: the parts the tests need."""\n')
+    for part in SHIPPED_PACKAGES:
+        source = ROOT / "autograder" / part
+        if source.exists():
+            shutil.copytree(source, package / part, ignore=shutil.ignore_patterns("__pycache__"))
+
+
+def deterministic_zip(source: Path) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(source) as original, zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as out:
+        for name in sorted(n for n in original.namelist() if not n.endswith("/") and "__pycache__" not in n):
+            info = zipfile.ZipInfo(name, FIXED_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = (0o755 if name == "run_autograder" else 0o644) << 16
+            out.writestr(info, original.read(name))
+    return buffer.getvalue()
+
+
+def build_one(spec) -> dict:
+    with tempfile.TemporaryDirectory(prefix=f"build-{spec.id}-") as tmp:
+        tmp = Path(tmp)
+        staging = tmp / "src"
+        staging.mkdir()
+        _stage(spec, staging)
+        result = subprocess.run(
+            [sys.executable, "-m", "otter", "assign", "--no-run-tests", "--no-pdfs",
+             str(staging / spec.master.name), str(tmp / "out")],
+            capture_output=True, text=True, cwd=staging)
+        if result.returncode != 0:
+            raise SystemExit(f"otter assign failed for {spec.id}:\n{result.stdout}\n{result.stderr}")
+        student = nbformat.read(tmp / "out" / "student" / spec.master.name, as_version=4)
+        zips = list((tmp / "out" / "autograder").glob("*.zip"))
+        if len(zips) != 1:
+            raise SystemExit(f"otter assign made {len(zips)} zips for {spec.id}")
+        return {spec.student: normalize_notebook(student).encode(),
+                spec.zip_path: deterministic_zip(zips[0])}
+
+
+def build(ids=None, check_only=False) -> list:
+    """Build every assignment; return the generated files that changed (or would change)."""
+    specs = [s for s in assignments.available() if ids is None or s.id in ids]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        outputs = {}
+        for produced in pool.map(build_one, specs):
+            outputs.update(produced)
+    changed = []
+    for path, data in sorted(outputs.items()):
+        if not path.exists() or path.read_bytes() != data:
+            changed.append(path)
+            if not check_only:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(data)
+    return changed

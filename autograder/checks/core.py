@@ -1,0 +1,185 @@
+"""Assertions every test is written with.
+
+A failing check raises `AssertionError` with a message a student can act on: what was
+expected, what came back, and, where we can tell, the likely mistake.
+"""
+import math
+import os
+import secrets
+
+import torch
+
+STUB_HINT = "it returned None: the function is still a stub (replace `...` with your code)"
+
+
+class CheckFailure(AssertionError):
+    """A check that did not pass; the message is written for the student."""
+
+
+def fail(message: str):
+    raise CheckFailure(message)
+
+
+def fresh_generator(seed=None) -> torch.Generator:
+    """A generator for test inputs. Hidden tests draw a fresh secret seed on every run."""
+    if seed is None:
+        env = os.environ.get("SEQMOD_TEST_SEED")
+        seed = int(env) if env else secrets.randbits(62)
+    gen = torch.Generator()
+    gen.manual_seed(seed)
+    return gen
+
+
+def require_function(fn, name: str):
+    if fn is None:
+        fail(f"`{name}` is not defined. Run the cell that defines it, and every cell above it.")
+    if not callable(fn):
+        fail(f"`{name}` should be a function, but it is a {type(fn).__name__}.")
+    return fn
+
+
+class StudentCodeError(Exception):
+    """Raised when the student's function itself raised; carries a short description."""
+
+
+def call(fn, name: str, *args, **kwargs):
+    """Call a graded function, turning its exceptions into readable check failures."""
+    require_function(fn, name)
+    try:
+        return fn(*args, **kwargs)
+    except StudentCodeError as error:
+        fail(f"`{name}` raised an error: {error}")
+    except Exception as error:  # noqa: BLE001 - any error in student code is a failed check
+        fail(f"`{name}` raised {type(error).__name__}: {error}")
+
+
+def as_tensor(value, name: str) -> torch.Tensor:
+    if value is None:
+        fail(f"`{name}`: {STUB_HINT}.")
+    if isinstance(value, torch.Tensor):
+        return torch.Tensor.detach(value)
+    try:
+        return torch.as_tensor(value)
+    except Exception:  # noqa: BLE001
+        fail(f"`{name}` should return a torch.Tensor, but it returned a {type(value).__name__}.")
+
+
+def as_float(value, name: str) -> float:
+    if value is None:
+        fail(f"`{name}`: {STUB_HINT}.")
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            fail(f"`{name}` should return one number, but it returned a tensor of shape "
+                 f"{tuple(value.shape)}.")
+        value = value.item()
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        fail(f"`{name}` should return a number, but it returned a {type(value).__name__}.")
+
+
+def _shape_text(shape):
+    return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def expect_shape(actual: torch.Tensor, expected_shape, name: str, dims: str = None):
+    """Check a shape; `dims` names the axes ("N T H") so the message can say which got swapped."""
+    actual_shape, expected_shape = tuple(actual.shape), tuple(int(s) for s in expected_shape)
+    if actual_shape == expected_shape:
+        return
+    message = f"`{name}` returned shape {_shape_text(actual_shape)}, expected {_shape_text(expected_shape)}"
+    if dims:
+        letters = dims.split()
+        message += f" = ({', '.join(letters)})"
+        if sorted(actual_shape) == sorted(expected_shape) and len(set(expected_shape)) == len(expected_shape):
+            got = [letters[expected_shape.index(s)] for s in actual_shape]
+            message += f"; you returned ({', '.join(got)}): the axes are in the wrong order"
+    fail(message + ".")
+
+
+def tolerance(dtype: torch.dtype) -> float:
+    """Relative tolerance for a result computed in `dtype`, measured against the result's scale."""
+    if dtype in (torch.float64, torch.complex128):
+        return 1e-9
+    if dtype in (torch.float16, torch.bfloat16):
+        return 2e-2
+    return 2e-5
+
+
+def relative_error(actual: torch.Tensor, reference: torch.Tensor) -> float:
+    diff = (actual.to(torch.complex128 if actual.is_complex() else torch.float64)
+            - reference.to(torch.complex128 if reference.is_complex() else torch.float64))
+    scale = reference.abs().max().item() if reference.numel() else 0.0
+    return diff.abs().max().item() / max(scale, 1e-12) if diff.numel() else 0.0
+
+
+def close(actual: torch.Tensor, reference: torch.Tensor, rtol: float) -> bool:
+    if tuple(actual.shape) != tuple(reference.shape):
+        return False
+    if not torch.isfinite(actual).all():
+        return False
+    return relative_error(actual, reference) <= rtol
+
+
+def expect_close(actual, reference: torch.Tensor, name: str, *, dims: str = None,
+                 input_dtype: torch.dtype = torch.float64, mistakes: dict = None,
+                 where: str = None, rtol: float = None):
+    """Compare a student result with a float64 reference.
+
+    `mistakes` maps a hint ("W applied transposed") to what that mistake would have returned;
+    when the student's result matches one, the hint becomes the message. `where` describes
+    the inputs in words (never their values), e.g. "T = 7, N = 1".
+    """
+    actual = as_tensor(actual, name)
+    reference = reference.detach().cpu()
+    context = f" (inputs: {where})" if where else ""
+    if tuple(actual.shape) != tuple(reference.shape):
+        for hint, wrong in (mistakes or {}).items():
+            if wrong is not None and close(actual.detach().cpu(), wrong.detach().cpu(), 1e-4):
+                fail(f"`{name}` is wrong{context}: {hint}.")
+    expect_shape(actual, reference.shape, name, dims)
+    actual = actual.detach().cpu()
+    if actual.is_complex() != reference.is_complex() and not reference.is_complex():
+        fail(f"`{name}` returned a complex tensor; expected real values.")
+    rtol = tolerance(input_dtype) if rtol is None else rtol
+    if not torch.isfinite(actual).all():
+        fail(f"`{name}` returned NaN or infinite values{context}.")
+    err = relative_error(actual, reference)
+    if err <= rtol:
+        return
+    for hint, wrong in (mistakes or {}).items():
+        if wrong is not None and close(actual, wrong.detach().cpu(), max(rtol, 1e-6)):
+            fail(f"`{name}` is wrong{context}: {hint}.")
+    fail(f"`{name}` does not match the reference{context}: largest error {err:.3g} relative to "
+         f"the output's scale (allowed {rtol:.0e}){_first_mismatch(actual, reference, rtol, dims)}.")
+
+
+def _first_mismatch(actual, reference, rtol, dims):
+    scale = max(reference.abs().max().item(), 1e-12)
+    bad = ((actual.to(torch.float64) - reference.to(torch.float64)).abs() > rtol * scale)
+    if not bad.any():
+        return ""
+    index = tuple(int(i) for i in torch.nonzero(bad)[0])
+    if dims:
+        letters = dims.split()
+        return "; first mismatch at " + ", ".join(f"{l.lower()}={i}" for l, i in zip(letters, index))
+    return f"; first mismatch at index {index}"
+
+
+def expect(condition: bool, message: str):
+    if not condition:
+        fail(message)
+
+
+def log2_ceil(n: int) -> int:
+    return max(1, math.ceil(math.log2(max(n, 2))))
+
+
+class SkipCheck(Exception):
+    """This check cannot run here (e.g. it needs CUDA). The grade report lists it as not run."""
+
+
+def require_cuda(reason="this check times CUDA kernels"):
+    """Skip visibly when no GPU is present; the points policy is applied by the grader."""
+    if not torch.cuda.is_available():
+        raise SkipCheck(f"needs a CUDA GPU ({reason}); none is available on this machine")

@@ -1,0 +1,96 @@
+"""Inputs and checks shared by the two SSM assignments (CPU and GPU)."""
+import torch
+
+from .core import as_tensor, call, expect, expect_shape, fail, tolerance
+
+
+def stable_matrix(gen, H, radius=0.9, dtype=torch.float64):
+    """A random H x H matrix with spectral radius `radius`, so long recurrences stay finite."""
+    M = torch.randn(H, H, generator=gen, dtype=torch.float64)
+    largest = torch.linalg.eigvals(M).abs().max().item()
+    return (M * (radius / max(largest, 1e-12))).to(dtype)
+
+
+def random_system(gen, N, T, D, H, dtype=torch.float64, radius=0.9):
+    W = stable_matrix(gen, H, radius, dtype)
+    U = torch.randn(H, D, generator=gen, dtype=torch.float64).to(dtype)
+    b = torch.randn(H, generator=gen, dtype=torch.float64).to(dtype)
+    x = torch.randn(N, T, D, generator=gen, dtype=torch.float64).to(dtype)
+    return W, U, b, x
+
+
+def describe(N, T, D, H, dtype):
+    return f"N={N}, T={T}, D={D}, H={H}, {str(dtype).replace('torch.', '')}"
+
+
+def check_recurrence(out, W, U, b, x, name):
+    """Check that `out[:, t-1]` is h_t for h_t = W h_(t-1) + U x_t + b, step by step.
+
+    This is the definition checked on the student's own outputs: it needs no reference
+    implementation, so it can run in public tests.
+    """
+    N, T, _ = x.shape
+    H = W.shape[0]
+    out = as_tensor(out, name)
+    expect_shape(out, (N, T, H), name, "N T H")
+    out, W, U, b, x = (t.detach().cpu().to(torch.float64) for t in (out, W, U, b, x))
+    rtol = tolerance(x.dtype if x.dtype != torch.float64 else torch.float64) * 50
+    drive = x @ U.T + b
+    previous = torch.cat([torch.zeros(N, 1, H, dtype=torch.float64), out[:, :-1]], dim=1)
+    scale = max(out.abs().max().item(), 1e-12)
+
+    def matches(candidate):
+        return (out - candidate).abs().max().item() <= rtol * scale
+
+    if not torch.isfinite(out).all():
+        fail(f"`{name}` returned NaN or infinite values.")
+    if matches(previous @ W.T + drive):
+        return
+    if (out[:, 0].abs().max().item() <= rtol * scale and T > 1
+            and (out[:, 1:] - (out[:, :-1] @ W.T + drive[:, :-1])).abs().max().item() <= rtol * scale):
+        fail(f"`{name}`: the output starts with h_0 = 0; index t-1 should hold h_t, for t = 1..T.")
+    if matches(previous @ W + drive):
+        fail(f"`{name}`: W is applied transposed. With states as rows, the update is h @ W.T "
+             "(W h for column vectors).")
+    if matches(previous @ W.T + x @ U.T):
+        fail(f"`{name}`: the bias b is missing from the update.")
+    if not (out[:, 0] - drive[:, 0]).abs().max().item() <= rtol * scale:
+        fail(f"`{name}`: the first output should be h_1 = U x_1 + b (h_0 = 0).")
+    step = ((out - (previous @ W.T + drive)).abs().amax(dim=(0, 2)) > rtol * scale).nonzero()
+    fail(f"`{name}` does not follow h_t = W h_(t-1) + U x_t + b; first wrong step: t={int(step[0]) + 1}.")
+
+
+def check_kernel_properties(kernel, W, T, name):
+    """Definition of the conv kernel: [:, :, 0] = I, [:, :, 1] = W, [:, :, k+1] = W [:, :, k]."""
+    H = W.shape[0]
+    kernel = as_tensor(kernel, name)
+    expect_shape(kernel, (H, H, T), name, "H H T")
+    kernel, W = kernel.detach().cpu().to(torch.float64), W.to(torch.float64)
+    rtol = tolerance(torch.float32) * 10
+    scale = max(kernel.abs().max().item(), 1e-12)
+    eye = torch.eye(H, dtype=torch.float64)
+    if not torch.isfinite(kernel).all():
+        fail(f"`{name}` returned NaN or infinite values.")
+    if (kernel[:, :, 0] - eye).abs().max() > rtol:
+        if T > 1 and (kernel[:, :, 0] - W).abs().max() <= rtol * scale:
+            fail(f"`{name}`: kernel index 0 should be the identity (W^0), not W.")
+        fail(f"`{name}`: kernel index 0 should be the identity matrix W^0.")
+    if T > 1 and (kernel[:, :, 1] - W).abs().max() > rtol * scale:
+        if (kernel[:, :, 1] - W.T).abs().max() <= rtol * scale:
+            fail(f"`{name}`: the matrices are transposed: index k should be W^k, not (W^k)^T.")
+        fail(f"`{name}`: kernel index 1 should be W itself.")
+    for k in range(1, T - 1):
+        if (kernel[:, :, k + 1] - W @ kernel[:, :, k]).abs().max() > rtol * scale:
+            if (kernel[:, :, k + 1] - (W @ kernel[:, :, k].T).T).abs().max() <= rtol * scale:
+                fail(f"`{name}`: the matrices are transposed from index {k + 1} on.")
+            fail(f"`{name}`: index {k + 1} should be W times index {k} (W^{k + 1}).")
+
+
+def check_agreement(conv_out, loop_out, name, other, dtype):
+    conv_out, loop_out = as_tensor(conv_out, name), as_tensor(loop_out, other)
+    expect_shape(conv_out, tuple(loop_out.shape), name, "N T H")
+    diff = (conv_out.cpu().double() - loop_out.cpu().double()).abs().max().item()
+    scale = max(loop_out.abs().max().item(), 1e-12)
+    expect(diff <= 50 * tolerance(dtype) * scale,
+           f"`{name}` and `{other}` disagree: largest difference {diff / scale:.2g} relative to the "
+           "output's scale. Both compute the same h_1..h_T.")

@@ -1,0 +1,184 @@
+"""Grade one submission: run it sandboxed, then judge every test in this clean process.
+
+The verdict of each test is decided here, with the hidden checks and float64 references that the
+submission's process cannot see, on inputs drawn after the notebook finished running.
+Usage (one submission, one JSON result; the batch grader runs this as a subprocess):
+
+    python -m autograder.judge ASSIGNMENT NOTEBOOK RESULT_JSON [--timeout S] [--memory-mb M]
+"""
+import argparse
+import json
+import os
+import time
+import traceback
+from pathlib import Path
+
+import nbformat
+
+from . import assignments
+from .checks.core import CheckFailure, SkipCheck, StudentCodeError
+from .remote import resolve
+from .sandbox import Limits, SandboxedNotebook, SandboxFailure, isolation_available
+from .testfiles import load_questions
+
+MAX_RESTARTS = 3
+
+
+def validate_notebook(path: Path):
+    """Return None when the file is a readable notebook, else a status for the TA."""
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        return f"not readable: {error}"
+    if not raw.strip():
+        return "not a notebook: the file is empty"
+    try:
+        nb = nbformat.reads(raw.decode("utf-8"), as_version=4)
+    except Exception as error:  # noqa: BLE001
+        return f"not a notebook: {type(error).__name__}: {str(error)[:200]}"
+    if not any(c.get("cell_type") == "code" for c in nb.cells):
+        return "not a notebook: it has no code cells"
+    return None
+
+
+class Session:
+    """A sandboxed submission that is restarted when a test crashes or hangs it."""
+
+    def __init__(self, notebook, limits, gpu):
+        self.notebook, self.limits, self.gpu = notebook, limits, gpu
+        self.box = None
+        self.ready = None
+        self.restarts = 0
+        self.started = time.monotonic()
+
+    def open(self):
+        elapsed = time.monotonic() - self.started
+        limits = Limits(**{**self.limits.__dict__, "timeout_s": max(1.0, self.limits.timeout_s - elapsed)})
+        self.box = SandboxedNotebook(self.notebook, limits, gpu=self.gpu)
+        self.box.limits.timeout_s = limits.timeout_s
+        self.box.start()
+        self.ready = self.box.wait_ready()
+        return self.ready
+
+    def request(self, message):
+        return self.box.request(message)
+
+    def close(self):
+        if self.box is not None:
+            self.box.close()
+
+    def restart(self):
+        self.close()
+        self.restarts += 1
+        return self.open()
+
+
+def grade(assignment: str, notebook: Path, limits: Limits, gpu=None) -> dict:
+    spec = assignments.get(assignment)
+    questions = load_questions(spec.zip_path)
+    gpu = assignments.cuda_available() if gpu is None else gpu
+    result = {
+        "assignment": assignment,
+        "notebook": str(notebook),
+        "isolation": "namespaces" if isolation_available() else "process only (namespaces unavailable)",
+        "device": "cuda" if gpu else "cpu",
+        "questions": {q.name: {"score": 0.0, "possible": q.possible, "cases": []} for q in questions},
+        "status": "Completed",
+        "cell_errors": [],
+        "output_tail": "",
+    }
+    started = time.monotonic()
+    problem = validate_notebook(notebook)
+    if problem:
+        result["status"] = problem
+        _fail_all(result, questions, problem)
+        return _finish(result, started)
+    session = Session(notebook, limits, gpu)
+    try:
+        ready = session.open()
+        result["cell_errors"] = ready.get("cell_errors", [])[:20]
+        result["notebook_seconds"] = ready.get("seconds")
+        _run_cases(session, questions, result)
+    except SandboxFailure as failure:
+        result["status"] = failure.status
+        _fail_remaining(result, questions, failure.status)
+    finally:
+        if session.box is not None:
+            result["output_tail"] = session.box.output_text()[-4000:]
+        session.close()
+    return _finish(result, started)
+
+
+def _run_cases(session, questions, result):
+    for question in questions:
+        for case in question.cases:
+            record = {"name": case.name, "points": case.points, "hidden": case.hidden}
+            try:
+                case.func(**resolve(session, case.params))
+                record.update(passed=True, message="passed")
+            except SkipCheck as skip:
+                record.update(passed=False, skipped=True, message=f"not run: {skip}")
+            except (CheckFailure, AssertionError) as failure:
+                record.update(passed=False, message=str(failure) or "assertion failed")
+            except StudentCodeError as error:
+                record.update(passed=False, message=f"your code raised an error: {error}")
+            except SandboxFailure as failure:
+                record.update(passed=False, message=f"this test stopped the notebook: {failure.status}")
+                result.setdefault("incidents", []).append(f"{case.name}: {failure.status}")
+                if failure.status.startswith("timeout") or session.restarts >= MAX_RESTARTS:
+                    result["questions"][question.name]["cases"].append(record)
+                    raise
+                session.restart()
+            except Exception as error:  # noqa: BLE001 - a check that breaks on odd output fails
+                record.update(passed=False, message=f"could not check the result ({type(error).__name__}: {error})")
+                result.setdefault("grader_errors", []).append(traceback.format_exc()[-2000:])
+            entry = result["questions"][question.name]
+            entry["cases"].append(record)
+            if record["passed"]:
+                entry["score"] += case.points
+
+
+def _fail_all(result, questions, reason):
+    for question in questions:
+        result["questions"][question.name]["cases"] = [
+            {"name": c.name, "points": c.points, "hidden": c.hidden, "passed": False,
+             "message": f"not run: {reason}"} for c in question.cases]
+
+
+def _fail_remaining(result, questions, reason):
+    for question in questions:
+        done = {c["name"] for c in result["questions"][question.name]["cases"]}
+        for case in question.cases:
+            if case.name not in done:
+                result["questions"][question.name]["cases"].append(
+                    {"name": case.name, "points": case.points, "hidden": case.hidden,
+                     "passed": False, "message": f"not run: {reason}"})
+
+
+def _finish(result, started):
+    total = sum(q["score"] for q in result["questions"].values())
+    possible = sum(q["possible"] for q in result["questions"].values())
+    result["total"] = total
+    result["possible"] = possible
+    result["seconds"] = round(time.monotonic() - started, 2)
+    result["skipped"] = [c["name"] for q in result["questions"].values() for c in q["cases"]
+                         if c.get("skipped")]
+    return result
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("assignment")
+    parser.add_argument("notebook", type=Path)
+    parser.add_argument("result", type=Path)
+    parser.add_argument("--timeout", type=float, default=Limits.timeout_s)
+    parser.add_argument("--memory-mb", type=int, default=Limits.memory_mb)
+    args = parser.parse_args(argv)
+    result = grade(args.assignment, args.notebook, Limits(timeout_s=args.timeout, memory_mb=args.memory_mb))
+    tmp = args.result.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result, indent=1))
+    os.replace(tmp, args.result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""State-space model references: kernel, recurrence, powers of W, and mistake models."""
+import torch
+
+F64 = torch.float64
+
+
+def ssm_kernel(A, B, C, D, L):
+    A, B, C = (torch.as_tensor(t, dtype=F64).cpu() for t in (A, B, C))
+    values, state = [float(D)], B.clone()
+    for _ in range(L):
+        values.append(float(C @ state))
+        state = A @ state
+    return torch.tensor(values, dtype=F64)
+
+
+def forward(W, U, b, x):
+    """h_t = W h_(t-1) + U x_t + b, h_0 = 0; returns (N, T, H) holding h_1..h_T."""
+    W, U, b, x = (torch.as_tensor(t).to(F64).cpu() for t in (W, U, b, x))
+    N, T, _ = x.shape
+    h = torch.zeros(N, W.shape[0], dtype=F64)
+    out = []
+    for t in range(T):
+        h = h @ W.T + x[:, t] @ U.T + b
+        out.append(h)
+    return torch.stack(out, dim=1)
+
+
+def powers(W, T):
+    """(H, H, T) with [:, :, k] = W^k, by repeated multiplication."""
+    W = torch.as_tensor(W).to(F64).cpu()
+    current, out = torch.eye(W.shape[0], dtype=F64), []
+    for _ in range(T):
+        out.append(current)
+        current = W @ current
+    return torch.stack(out, dim=-1)
+
+
+def diagonal_forward(w, U, b, x):
+    return forward(torch.diag(torch.as_tensor(w).to(F64)), U, b, x)
+
+
+def scan(a, u):
+    """h_t = a_t * h_(t-1) + u_t elementwise, h_0 = 0, over (N, T, H)."""
+    a, u = torch.as_tensor(a).to(F64).cpu(), torch.as_tensor(u).to(F64).cpu()
+    h, out = torch.zeros_like(u[:, 0]), []
+    for t in range(u.shape[1]):
+        h = a[:, t] * h + u[:, t]
+        out.append(h)
+    return torch.stack(out, dim=1)
+
+
+# -- mistake models: what a specific wrong implementation returns ------------------------------
+
+def forward_mistakes(W, U, b, x):
+    """Hint -> the output that mistake produces, for the forward pass."""
+    W64, U64, b64, x64 = (torch.as_tensor(t).to(F64).cpu() for t in (W, U, b, x))
+    right = forward(W64, U64, b64, x64)
+    N, T, _ = x64.shape
+    h_with_h0 = torch.cat([torch.zeros_like(right[:, :1]), right[:, :-1]], dim=1)
+    z = x64 @ U64.T + b64
+    k = powers(W64, T)
+    unflipped = torch.stack([
+        sum(z[:, s] @ k[:, :, T - 1 - (t - s)].T for s in range(t + 1)) for t in range(T)], dim=1)
+    return {
+        "W is applied transposed (for row-vector states use h @ W.T, i.e. W h for column vectors)":
+            forward(W64.T, U64, b64, x64),
+        "the bias b is missing": forward(W64, U64, torch.zeros_like(b64), x64),
+        "the output starts with h_0 = 0; it should hold h_1, ..., h_T": h_with_h0,
+        "the output is shifted by one step: index t-1 should hold h_t": torch.cat(
+            [right[:, 1:], right[:, -1:]], dim=1),
+        "U is applied transposed": forward(W64, U64.T, b64, x64) if U64.shape[0] == U64.shape[1] else None,
+        "the convolution kernel is not flipped: conv1d computes a cross-correlation, so the "
+        "kernel must run from W^(T-1) down to W^0": unflipped,
+    }
+
+
+def kernel_mistakes(W, T):
+    W64 = torch.as_tensor(W).to(F64).cpu()
+    right = powers(W64, T)
+    return {
+        "kernel index 0 should be the identity (W^0), and index k should be W^k": powers(W64, T + 1)[:, :, 1:],
+        "the matrices are transposed: index k should be W^k, not (W^k)^T": right.transpose(0, 1),
+        "the kernel is already flipped: index k should be W^k (flip it later, for conv1d)": right.flip(-1),
+    }
+
+
+def ssm_kernel_mistakes(A, B, C, D, L):
+    A64, B64, C64 = (torch.as_tensor(t, dtype=F64).cpu() for t in (A, B, C))
+    right = ssm_kernel(A64, B64, C64, D, L)
+    shifted = ssm_kernel(A64, A64 @ B64, C64, D, L)
+    return {
+        "K_0 = D is missing: the kernel starts with the direct term D (y_k = D u_k + ...)": right[1:],
+        "K_0 should be D, not C B; K_k = C A^(k-1) B for k >= 1": torch.cat([right[1:], torch.tensor([0.0], dtype=F64)]) if L > 0 else None,
+        "the powers of A are off by one: K_1 = C B, K_2 = C A B, ...": shifted,
+        "K_0 should be D, not 0": torch.cat([torch.zeros(1, dtype=F64), right[1:]]) if float(D) != 0 else None,
+    }

@@ -1,0 +1,59 @@
+"""Stand-ins for a submission's functions and values, living in the grader's clean process.
+
+Calling a `RemoteFunction` sends the inputs into the sandbox and brings back only the output.
+Checks treat it like the student's function; nothing the student's code does can reach here.
+"""
+from .checks.core import StudentCodeError
+from .checks.trace import OpCounts
+from . import wire
+
+_TO_DEVICE_TAG = None
+
+
+class RemoteFunction:
+    def __init__(self, session, name):
+        self._session, self.__name__ = session, name
+
+    def _send(self, op, args, kwargs, **extra):
+        reply = self._session.request({"op": op, "name": self.__name__, "args": wire.encode(list(args)),
+                                       "kwargs": wire.encode(dict(kwargs)), **extra})
+        if reply.get("status") != "ok":
+            raise StudentCodeError(str(reply.get("error", "unknown error"))[:1500])
+        return reply
+
+    def __call__(self, *args, **kwargs):
+        return wire.decode(self._send("call", args, kwargs).get("value"))
+
+    def traced_call(self, *args, **kwargs):
+        reply = self._send("traced", args, kwargs)
+        return wire.decode(reply.get("value")), OpCounts.from_dict(reply.get("counts"))
+
+    def timed_call(self, *args, warmup=2, repeats=5, **kwargs):
+        reply = self._send("time", args, kwargs, warmup=warmup, repeats=repeats)
+        return [float(t) for t in reply.get("times", [])]
+
+    def __repr__(self):
+        return f"<submitted function {self.__name__}>"
+
+
+def resolve(session, names) -> dict:
+    """Look names up in the submission: functions become proxies, data is copied over."""
+    names = [n for n in names if n != "env"]
+    if not names:
+        return {}
+    reply = session.request({"op": "describe", "names": names})
+    resolved = {}
+    for name, info in (reply.get("names") or {}).items():
+        if name not in names:
+            continue
+        kind = info.get("kind") if isinstance(info, dict) else None
+        if kind == "callable":
+            resolved[name] = RemoteFunction(session, name)
+        elif kind == "value":
+            try:
+                resolved[name] = wire.decode(info.get("value"))
+            except (wire.WireError, ValueError, TypeError, KeyError):
+                resolved[name] = None
+        else:
+            resolved[name] = None
+    return resolved

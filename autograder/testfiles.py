@@ -1,0 +1,52 @@
+"""Read an assignment's tests (otter's exception-based format) out of its autograder zip."""
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from otter.test_files.exception_test import test_case as otter_test_case
+
+
+@dataclass
+class Case:
+    question: str
+    name: str
+    points: float
+    hidden: bool
+    func: Callable
+    params: list = field(default_factory=list)
+
+
+@dataclass
+class Question:
+    name: str
+    cases: list
+
+    @property
+    def possible(self) -> float:
+        return sum(c.points for c in self.cases)
+
+
+def load_questions_from_sources(sources: dict) -> list:
+    """`sources` maps a test file's name (q1.py) to its text."""
+    questions = []
+    for filename in sorted(sources):
+        namespace = {"__name__": f"tests.{Path(filename).stem}"}
+        exec(compile(sources[filename], filename, "exec"), namespace)
+        name = namespace.get("name", Path(filename).stem)
+        cases = []
+        for value in list(namespace.values()):
+            if isinstance(value, otter_test_case):
+                if value.points is None:
+                    raise ValueError(f"{filename}: every test case needs explicit points")
+                cases.append(Case(name, value.name or value.test_func.__name__, float(value.points),
+                                  bool(value.hidden), value.test_func, value._get_func_params()))
+        questions.append(Question(name, cases))
+    return questions
+
+
+def load_questions(zip_path: Path) -> list:
+    with zipfile.ZipFile(zip_path) as archive:
+        sources = {Path(n).name: archive.read(n).decode()
+                   for n in archive.namelist() if n.startswith("tests/") and n.endswith(".py")}
+    return load_questions_from_sources(sources)

@@ -1,0 +1,148 @@
+"""A small, safe message format between the grader and the sandboxed student process.
+
+Only plain data crosses the boundary: None, bool, int, float, complex, str, lists, tuples,
+string-keyed dicts, and arrays (tensors travel as raw bytes plus dtype, shape and device).
+Nothing is unpickled, so a value sent by student code can never run code in the grader.
+"""
+import base64
+import json
+import struct
+
+import numpy as np
+
+MAX_MESSAGE_BYTES = 512 * 1024 * 1024
+_ARRAY_DTYPES = {
+    "float16", "float32", "float64", "complex64", "complex128",
+    "int8", "int16", "int32", "int64", "uint8", "bool",
+}
+
+
+class WireError(ValueError):
+    """A value that cannot cross the boundary, or a malformed message."""
+
+
+def _torch():
+    import torch
+    return torch
+
+
+def encode(value, _depth=0):
+    if _depth > 20:
+        raise WireError("value is nested too deeply")
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, (int, float)) and type(value) in (int, float):
+        if isinstance(value, float) and not np.isfinite(value):
+            return {"__float__": repr(value)}
+        return value
+    if isinstance(value, complex):
+        return {"__complex__": [value.real, value.imag]}
+    if isinstance(value, (list, tuple)):
+        items = [encode(v, _depth + 1) for v in value]
+        return items if isinstance(value, list) else {"__tuple__": items}
+    if isinstance(value, dict):
+        if not all(isinstance(k, str) for k in value):
+            raise WireError("only dicts with string keys can be sent")
+        return {"__dict__": {k: encode(v, _depth + 1) for k, v in value.items()}}
+    if isinstance(value, np.generic):
+        return encode(value.item(), _depth)
+    if isinstance(value, np.ndarray):
+        return _encode_array(value, "numpy", "cpu")
+    torch = _torch()
+    if isinstance(value, torch.Tensor):
+        tensor = torch.Tensor.detach(value)
+        device = str(tensor.device)
+        array = tensor.cpu().resolve_conj().resolve_neg().contiguous().numpy()
+        return _encode_array(array, "torch", device)
+    if isinstance(value, torch.dtype):
+        return {"__dtype__": str(value)}
+    raise WireError(f"cannot send a value of type {type(value).__name__}")
+
+
+def _encode_array(array, kind, device):
+    dtype = str(array.dtype)
+    if dtype not in _ARRAY_DTYPES:
+        raise WireError(f"arrays of dtype {dtype} are not supported")
+    data = np.ascontiguousarray(array).tobytes()
+    return {"__array__": kind, "dtype": dtype, "shape": list(array.shape), "device": device,
+            "data": base64.b64encode(data).decode("ascii")}
+
+
+def decode(obj, device_map=None, _depth=0):
+    """Rebuild a value. `device_map(device_string)` chooses where tensors are placed."""
+    if _depth > 20:
+        raise WireError("message is nested too deeply")
+    if obj is None or isinstance(obj, (bool, str, int, float)):
+        return obj
+    if isinstance(obj, list):
+        return [decode(v, device_map, _depth + 1) for v in obj]
+    if not isinstance(obj, dict):
+        raise WireError("malformed message")
+    if "__tuple__" in obj:
+        return tuple(decode(v, device_map, _depth + 1) for v in obj["__tuple__"])
+    if "__dict__" in obj:
+        return {str(k): decode(v, device_map, _depth + 1) for k, v in obj["__dict__"].items()}
+    if "__float__" in obj:
+        text = obj["__float__"]
+        if text not in ("nan", "inf", "-inf"):
+            raise WireError("malformed float")
+        return float(text)
+    if "__complex__" in obj:
+        real, imag = obj["__complex__"]
+        return complex(float(real), float(imag))
+    if "__dtype__" in obj:
+        name = str(obj["__dtype__"]).replace("torch.", "")
+        if name not in _ARRAY_DTYPES:
+            raise WireError("unknown dtype")
+        return getattr(_torch(), name)
+    if "__array__" in obj:
+        return _decode_array(obj, device_map)
+    raise WireError("malformed message")
+
+
+def _decode_array(obj, device_map):
+    dtype = obj.get("dtype")
+    if dtype not in _ARRAY_DTYPES:
+        raise WireError(f"arrays of dtype {dtype!r} are not supported")
+    shape = tuple(int(s) for s in obj["shape"])
+    if any(s < 0 for s in shape):
+        raise WireError("negative array dimension")
+    raw = base64.b64decode(obj["data"], validate=True)
+    expected = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+    if len(raw) != expected:
+        raise WireError("array data does not match its shape")
+    array = np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+    if obj["__array__"] == "numpy":
+        return array
+    tensor = _torch().from_numpy(array)
+    device = str(obj.get("device", "cpu"))
+    target = device_map(device) if device_map else "cpu"
+    return tensor.to(target) if target != "cpu" else tensor
+
+
+def write_message(stream, message: dict):
+    payload = json.dumps(message).encode()
+    stream.write(struct.pack(">Q", len(payload)) + payload)
+    stream.flush()
+
+
+def read_message(stream, limit=MAX_MESSAGE_BYTES) -> dict:
+    header = _read_exactly(stream, 8)
+    (size,) = struct.unpack(">Q", header)
+    if size > limit:
+        raise WireError(f"message of {size} bytes is larger than the limit of {limit}")
+    message = json.loads(_read_exactly(stream, size))
+    if not isinstance(message, dict):
+        raise WireError("malformed message")
+    return message
+
+
+def _read_exactly(stream, n):
+    chunks, remaining = [], n
+    while remaining:
+        chunk = stream.read(remaining)
+        if not chunk:
+            raise EOFError("the other side closed the channel")
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
