@@ -7,9 +7,6 @@ from .checks.core import StudentCodeError
 from .checks.trace import OpCounts
 from . import wire
 
-_TO_DEVICE_TAG = None
-
-
 class RemoteFunction:
     def __init__(self, session, name):
         self._session, self.__name__ = session, name
@@ -24,9 +21,16 @@ class RemoteFunction:
     def __call__(self, *args, **kwargs):
         return wire.decode(self._send("call", args, kwargs).get("value"))
 
-    def traced_call(self, *args, **kwargs):
-        reply = self._send("traced", args, kwargs)
+    def traced_call(self, *args, exclude_calls_to=(), **kwargs):
+        reply = self._send("traced", args, kwargs, exclude=[str(n) for n in exclude_calls_to])
         return wire.decode(reply.get("value")), OpCounts.from_dict(reply.get("counts"))
+
+    def grad_call(self, *args, wrt=(0,), upstream=None, **kwargs):
+        reply = self._send("grad", args, kwargs, wrt=[int(i) for i in wrt], upstream=wire.encode(upstream))
+        grads = wire.decode(reply.get("grads"))
+        if not isinstance(grads, list) or len(grads) != len(tuple(wrt)):
+            raise StudentCodeError("the gradient computation returned something unexpected")
+        return wire.decode(reply.get("value")), grads
 
     def timed_call(self, *args, warmup=2, repeats=5, **kwargs):
         reply = self._send("time", args, kwargs, warmup=warmup, repeats=repeats)

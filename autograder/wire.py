@@ -44,6 +44,8 @@ def encode(value, _depth=0):
         if not all(isinstance(k, str) for k in value):
             raise WireError("only dicts with string keys can be sent")
         return {"__dict__": {k: encode(v, _depth + 1) for k, v in value.items()}}
+    if hasattr(value, "__workload__") and isinstance(getattr(value, "params", None), dict):
+        return {"__workload__": str(value.__workload__), "params": encode(value.params, _depth + 1)}
     if isinstance(value, np.generic):
         return encode(value.item(), _depth)
     if isinstance(value, np.ndarray):
@@ -68,20 +70,24 @@ def _encode_array(array, kind, device):
             "data": base64.b64encode(data).decode("ascii")}
 
 
-def decode(obj, device_map=None, _depth=0):
-    """Rebuild a value. `device_map(device_string)` chooses where tensors are placed."""
+def decode(obj, device_map=None, _depth=0, workloads=None):
+    """Rebuild a value. `device_map(device_string)` chooses where tensors are placed.
+
+    `workloads(name, params)` rebuilds a named known function; only the sandbox side passes it,
+    so a value coming back from student code can never turn into a function.
+    """
     if _depth > 20:
         raise WireError("message is nested too deeply")
     if obj is None or isinstance(obj, (bool, str, int, float)):
         return obj
     if isinstance(obj, list):
-        return [decode(v, device_map, _depth + 1) for v in obj]
+        return [decode(v, device_map, _depth + 1, workloads) for v in obj]
     if not isinstance(obj, dict):
         raise WireError("malformed message")
     if "__tuple__" in obj:
-        return tuple(decode(v, device_map, _depth + 1) for v in obj["__tuple__"])
+        return tuple(decode(v, device_map, _depth + 1, workloads) for v in obj["__tuple__"])
     if "__dict__" in obj:
-        return {str(k): decode(v, device_map, _depth + 1) for k, v in obj["__dict__"].items()}
+        return {str(k): decode(v, device_map, _depth + 1, workloads) for k, v in obj["__dict__"].items()}
     if "__float__" in obj:
         text = obj["__float__"]
         if text not in ("nan", "inf", "-inf"):
@@ -97,6 +103,8 @@ def decode(obj, device_map=None, _depth=0):
         return getattr(_torch(), name)
     if "__array__" in obj:
         return _decode_array(obj, device_map)
+    if "__workload__" in obj and workloads is not None:
+        return workloads(str(obj["__workload__"]), decode(obj.get("params"), device_map, _depth + 1))
     raise WireError("malformed message")
 
 

@@ -97,17 +97,28 @@ def handle(shell, op, message):
     fn = ns.get(message["name"])
     if not callable(fn):
         return {"status": "raised", "error": f"NameError: {message['name']} is not defined"}
-    args = wire.decode(message.get("args", []), _device_map)
-    kwargs = wire.decode(message.get("kwargs", {"__dict__": {}}), _device_map)
+    from autograder.checks.workloads import build as build_workload
+    args = wire.decode(message.get("args", []), _device_map, workloads=build_workload)
+    kwargs = wire.decode(message.get("kwargs", {"__dict__": {}}), _device_map, workloads=build_workload)
     if op == "call":
         result = fn(*args, **kwargs)
         return {"status": "ok", "value": _encode_result(result)}
     if op == "traced":
         from autograder.checks.trace import count_ops_locally
-        result, counts = count_ops_locally(fn, *args, **kwargs)
+        exclude = [str(n) for n in message.get("exclude", [])]
+        result, counts = count_ops_locally(fn, *args, exclude_calls_to=exclude, **kwargs)
         return {"status": "ok", "value": _encode_result(result), "counts": counts.to_dict()}
     if op == "time":
-        return {"status": "ok", "times": _time_calls(fn, args, kwargs, message)}
+        from autograder.checks.trace import time_locally
+        times = time_locally(fn, *args, warmup=int(message.get("warmup", 2)),
+                             repeats=int(message.get("repeats", 5)), **kwargs)
+        return {"status": "ok", "times": times}
+    if op == "grad":
+        from autograder.checks.trace import grad_locally
+        upstream = wire.decode(message.get("upstream"), _device_map)
+        wrt = [int(i) for i in message.get("wrt", [0])]
+        result, grads = grad_locally(fn, *args, wrt=wrt, upstream=upstream, **kwargs)
+        return {"status": "ok", "value": _encode_result(result), "grads": wire.encode(grads)}
     return {"status": "raised", "error": f"unknown request {op!r}"}
 
 
@@ -116,25 +127,6 @@ def _encode_result(result):
         return wire.encode(result)
     except wire.WireError as error:
         raise TypeError(f"returned a {type(result).__name__}, which cannot be checked ({error})")
-
-
-def _time_calls(fn, args, kwargs, message):
-    import torch
-    warmup, repeats = int(message.get("warmup", 2)), int(message.get("repeats", 5))
-    cuda = torch.cuda.is_available() and any(
-        isinstance(a, torch.Tensor) and a.is_cuda for a in args)
-    for _ in range(warmup):
-        fn(*args, **kwargs)
-    times = []
-    for _ in range(repeats):
-        if cuda:
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        fn(*args, **kwargs)
-        if cuda:
-            torch.cuda.synchronize()
-        times.append((time.perf_counter() - start) * 1e3)
-    return times
 
 
 def main():

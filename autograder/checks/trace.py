@@ -75,23 +75,104 @@ class _Counter(TorchDispatchMode):
     def __init__(self):
         super().__init__()
         self.counts = Counter()
+        self.paused = 0
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        self.counts[func._schema.name.split("::")[-1]] += 1
+        if not self.paused:
+            self.counts[func._schema.name.split("::")[-1]] += 1
         return func(*args, **(kwargs or {}))
 
+    def uncounted(self, fn):
+        def wrapper(*args, **kwargs):
+            self.paused += 1
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.paused -= 1
+        return wrapper
 
-def count_ops_locally(fn, *args, **kwargs):
-    """Call `fn` and return (result, OpCounts)."""
+
+def count_ops_locally(fn, *args, exclude_calls_to=(), **kwargs):
+    """Call `fn` and return (result, OpCounts).
+
+    Ops run inside the functions named in `exclude_calls_to` (looked up in `fn`'s globals, e.g.
+    a helper the student calls) are not counted, so each check judges one function only.
+    """
     mode = _Counter()
-    with mode:
-        result = fn(*args, **kwargs)
+    namespace = getattr(fn, "__globals__", {})
+    saved = {n: namespace[n] for n in exclude_calls_to if callable(namespace.get(n))}
+    for name, helper in saved.items():
+        namespace[name] = mode.uncounted(helper)
+    try:
+        with mode:
+            result = fn(*args, **kwargs)
+    finally:
+        namespace.update(saved)
     return result, OpCounts(mode.counts)
 
 
-def traced_call(fn, *args, **kwargs):
+def traced_call(fn, *args, exclude_calls_to=(), **kwargs):
     """Call `fn` while counting its ops: locally, or inside the sandbox for a remote function."""
     remote = getattr(fn, "traced_call", None)
     if remote is not None:
-        return remote(*args, **kwargs)
-    return count_ops_locally(fn, *args, **kwargs)
+        return remote(*args, exclude_calls_to=exclude_calls_to, **kwargs)
+    return count_ops_locally(fn, *args, exclude_calls_to=exclude_calls_to, **kwargs)
+
+
+def grad_locally(fn, *args, wrt=(0,), upstream=None, **kwargs):
+    """Call `fn` with gradients enabled on the arguments at positions `wrt`.
+
+    Backpropagates sum(result * upstream) (upstream defaults to ones) and returns
+    (result, [gradient or None for each position in wrt]). Numbers in `wrt` positions become
+    0-d tensors so that a learnable scalar (like a ridge lambda) can receive a gradient.
+    """
+    args = list(args)
+    leaves = []
+    for i in wrt:
+        value = args[i]
+        leaf = (value.detach().clone() if isinstance(value, torch.Tensor)
+                else torch.tensor(float(value), dtype=torch.float64))
+        leaf.requires_grad_(True)
+        args[i] = leaf
+        leaves.append(leaf)
+    with torch.enable_grad():
+        result = fn(*args, **kwargs)
+        if not isinstance(result, torch.Tensor) or not result.requires_grad:
+            return (result.detach() if isinstance(result, torch.Tensor) else result), [None] * len(leaves)
+        weight = torch.ones_like(result) if upstream is None else upstream.to(result.dtype).to(result.device)
+        grads = torch.autograd.grad((result * weight).sum(), leaves, allow_unused=True)
+    return result.detach(), [None if g is None else g.detach() for g in grads]
+
+
+def grad_call(fn, *args, wrt=(0,), upstream=None, **kwargs):
+    """Gradients of a graded function, computed where the function runs (see grad_locally)."""
+    remote = getattr(fn, "grad_call", None)
+    if remote is not None:
+        return remote(*args, wrt=wrt, upstream=upstream, **kwargs)
+    return grad_locally(fn, *args, wrt=wrt, upstream=upstream, **kwargs)
+
+
+def time_locally(fn, *args, warmup=2, repeats=5, **kwargs):
+    """Milliseconds per call, synchronising CUDA around each call when inputs live on a GPU."""
+    import time
+    cuda = torch.cuda.is_available() and any(isinstance(a, torch.Tensor) and a.is_cuda for a in args)
+    for _ in range(warmup):
+        fn(*args, **kwargs)
+    times = []
+    for _ in range(repeats):
+        if cuda:
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        fn(*args, **kwargs)
+        if cuda:
+            torch.cuda.synchronize()
+        times.append((time.perf_counter() - start) * 1e3)
+    return times
+
+
+def timed_call(fn, *args, warmup=2, repeats=5, **kwargs):
+    """Time a graded function where it runs; returns a list of milliseconds."""
+    remote = getattr(fn, "timed_call", None)
+    if remote is not None:
+        return remote(*args, warmup=warmup, repeats=repeats, **kwargs)
+    return time_locally(fn, *args, warmup=warmup, repeats=repeats, **kwargs)

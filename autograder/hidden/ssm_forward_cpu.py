@@ -78,14 +78,13 @@ def conv_forward_has_no_time_loop(conv_ssm_forward):
     counts = {}
     for T in (short, long):
         W, U, b, x = random_system(gen, 2, T, 2, 3)
-        got, counts[T] = traced_call(conv_ssm_forward, W, U, b, x)
+        got, counts[T] = traced_call(conv_ssm_forward, W, U, b, x, exclude_calls_to=["make_conv_kernel"])
         expect_close(got, ref.forward(W, U, b, x), "conv_ssm_forward", dims="N T H", where=f"T={T}")
     expect(counts[long].convolutions() >= 1,
            "`conv_ssm_forward` ran no convolution: use F.conv1d or nn.Conv1d with the kernel from "
            f"make_conv_kernel ({counts[long].summary()}).")
     growth = counts[long].compute() - counts[short].compute()
-    allowed = 3 * (log2_ceil(long) - log2_ceil(short)) + 12
+    allowed = 12  # room for a kernel built inline by doubling: log2(T) grows by 3 from T=40 to 320
     expect(growth <= allowed,
            f"`conv_ssm_forward` ran {growth} more ops at T={long} than at T={short}: it loops over "
-           f"time (allowed growth {allowed}, for the log2(T) kernel build). The convolution should "
-           "handle every time step at once.")
+           f"time (allowed growth {allowed}). The convolution should handle every time step at once.")

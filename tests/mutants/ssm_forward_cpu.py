@@ -1,0 +1,182 @@
+"""Known mistakes and correct alternatives for ssm_forward_cpu."""
+from tests.notebooks import Mutant, Variant
+
+REFERENCE_KERNEL = '''
+def make_conv_kernel(W, T):
+    H = W.shape[0]
+    block = torch.eye(H, dtype=W.dtype, device=W.device).unsqueeze(0)
+    power = W
+    while block.shape[0] < T:
+        block = torch.cat([block, power @ block], dim=0)
+        power = power @ power
+    return block[:T].permute(1, 2, 0)
+'''
+
+MUTANTS = [
+    Mutant("kernel_without_direct_term", "K_0 = D left out of the SSM kernel", {"ssm_kernel": '''
+def ssm_kernel(A, B, C, D, L):
+    A = torch.as_tensor(A); B = torch.as_tensor(B, dtype=A.dtype); C = torch.as_tensor(C, dtype=A.dtype)
+    values, state = [], B
+    for _ in range(L):
+        values.append(C @ state)
+        state = A @ state
+    return torch.stack(values)
+'''}, loses=["q1"], keeps=["q2", "q3", "q4"], says="K_0 = D is missing"),
+    Mutant("kernel_powers_off_by_one", "K_k = C A^k B instead of C A^(k-1) B", {"ssm_kernel": '''
+def ssm_kernel(A, B, C, D, L):
+    A = torch.as_tensor(A); B = torch.as_tensor(B, dtype=A.dtype); C = torch.as_tensor(C, dtype=A.dtype)
+    values, state = [torch.as_tensor(D, dtype=A.dtype)], A @ B
+    for _ in range(L):
+        values.append(C @ state)
+        state = A @ state
+    return torch.stack(values)
+'''}, loses=["q1"], says="off by one"),
+    Mutant("kernel_hardcoded_examples", "answers hard-coded to the homework's examples", {"ssm_kernel": '''
+def ssm_kernel(A, B, C, D, L):
+    if L == 4:
+        return torch.tensor([float(D), 1.5, 1.2, 0.96, 0.768])
+    return torch.tensor([float(D), 1.0, 0.7, 0.51])
+'''}, loses=["q1"]),
+    Mutant("unrolled_W_transposed", "W applied transposed in the loop", {"unrolled_ssm_forward": '''
+def unrolled_ssm_forward(W, U, b, x):
+    N, T, _ = x.shape
+    h = x.new_zeros(N, W.shape[0])
+    states = []
+    for t in range(T):
+        h = h @ W + x[:, t] @ U.T + b
+        states.append(h)
+    return torch.stack(states, dim=1)
+'''}, loses=["q2", "q4"], keeps=["q1", "q3"], says="W is applied transposed"),
+    Mutant("unrolled_includes_h0", "h_0 included in the output (h_0..h_(T-1))", {"unrolled_ssm_forward": '''
+def unrolled_ssm_forward(W, U, b, x):
+    N, T, _ = x.shape
+    h = x.new_zeros(N, W.shape[0])
+    states = []
+    for t in range(T):
+        states.append(h)
+        h = h @ W.T + x[:, t] @ U.T + b
+    return torch.stack(states, dim=1)
+'''}, loses=["q2", "q4"], says="h_0"),
+    Mutant("unrolled_without_bias", "bias b missing", {"unrolled_ssm_forward": '''
+def unrolled_ssm_forward(W, U, b, x):
+    N, T, _ = x.shape
+    h = x.new_zeros(N, W.shape[0])
+    states = []
+    for t in range(T):
+        h = h @ W.T + x[:, t] @ U.T
+        states.append(h)
+    return torch.stack(states, dim=1)
+'''}, loses=["q2", "q4"], says="bias b is missing"),
+    Mutant("unrolled_wrong_layout", "returns (N, H, T) instead of (N, T, H)", {"unrolled_ssm_forward": '''
+def unrolled_ssm_forward(W, U, b, x):
+    N, T, _ = x.shape
+    h = x.new_zeros(N, W.shape[0])
+    states = []
+    for t in range(T):
+        h = h @ W.T + x[:, t] @ U.T + b
+        states.append(h)
+    return torch.stack(states, dim=2)
+'''}, loses=["q2"], says="wrong order"),
+    Mutant("kernel_index0_not_identity", "conv kernel starts at W^1", {"make_conv_kernel": '''
+def make_conv_kernel(W, T):
+    H = W.shape[0]
+    block = W.unsqueeze(0)
+    power = W
+    while block.shape[0] < T:
+        block = torch.cat([block, power @ block], dim=0)
+        power = power @ power
+    return block[:T].permute(1, 2, 0)
+'''}, loses=["q3"], says="index 0 should be the identity"),
+    Mutant("kernel_sequential_products", "conv kernel built by T - 1 sequential products", {"make_conv_kernel": '''
+def make_conv_kernel(W, T):
+    mats = [torch.eye(W.shape[0], dtype=W.dtype)]
+    for _ in range(T - 1):
+        mats.append(W @ mats[-1])
+    return torch.stack(mats, dim=-1)
+'''}, loses=["q3"], keeps=["q1", "q2", "q4"], says="matrix products"),
+    Mutant("kernel_transposed", "kernel holds (W^k)^T", {"make_conv_kernel": REFERENCE_KERNEL.replace(
+        "return block[:T].permute(1, 2, 0)", "return block[:T].permute(2, 1, 0)")},
+        loses=["q3", "q4"], says="transposed"),
+    Mutant("conv_not_flipped", "kernel not flipped for conv1d's cross-correlation", {"conv_ssm_forward": '''
+def conv_ssm_forward(W, U, b, x):
+    N, T, _ = x.shape
+    z = x @ U.T + b
+    weight = make_conv_kernel(W, T)
+    z = F.pad(z.transpose(1, 2), (T - 1, 0))
+    return F.conv1d(z, weight).transpose(1, 2)
+'''}, loses=["q4"], keeps=["q1", "q2", "q3"], says="not flipped"),
+    Mutant("conv_calls_the_loop", "convolution forward that just calls the loop", {"conv_ssm_forward": '''
+def conv_ssm_forward(W, U, b, x):
+    return unrolled_ssm_forward(W, U, b, x)
+'''}, loses=["q4"], says="ran no convolution"),
+    Mutant("conv_right_padding", "padding on the right: outputs see the future", {"conv_ssm_forward": '''
+def conv_ssm_forward(W, U, b, x):
+    N, T, _ = x.shape
+    z = x @ U.T + b
+    weight = make_conv_kernel(W, T).flip(-1)
+    z = F.pad(z.transpose(1, 2), (0, T - 1))
+    return F.conv1d(z, weight).transpose(1, 2)
+'''}, loses=["q4"]),
+    Mutant("conv_only_power_of_two", "doubling that only works when T is a power of two", {"make_conv_kernel": '''
+def make_conv_kernel(W, T):
+    H = W.shape[0]
+    block = torch.eye(H, dtype=W.dtype).unsqueeze(0)
+    power = W
+    for _ in range(int(math.log2(T))):
+        block = torch.cat([block, power @ block], dim=0)
+        power = power @ power
+    return block.permute(1, 2, 0)
+
+import math
+'''}, loses=["q3"]),
+    Mutant("float32_everywhere", "casts everything to float32, failing float64 precision", {"unrolled_ssm_forward": '''
+def unrolled_ssm_forward(W, U, b, x):
+    W, U, b, x = W.float(), U.float(), b.float(), x.float()
+    N, T, _ = x.shape
+    h = x.new_zeros(N, W.shape[0])
+    states = []
+    for t in range(T):
+        h = h @ W.T + x[:, t] @ U.T + b
+        states.append(h)
+    return torch.stack(states, dim=1)
+'''}, loses=["q2"]),
+]
+
+VARIANTS = [
+    Variant("kernel_recursive_matrix_power", "kernel from torch.linalg.matrix_power per entry", {"ssm_kernel": '''
+def ssm_kernel(A, B, C, D, L):
+    A = torch.as_tensor(A); B = torch.as_tensor(B, dtype=A.dtype); C = torch.as_tensor(C, dtype=A.dtype)
+    rest = [C @ torch.linalg.matrix_power(A, k) @ B for k in range(L)]
+    return torch.stack([torch.as_tensor(float(D), dtype=A.dtype)] + rest)
+'''}),
+    Variant("einsum_loop_and_nn_conv1d", "einsum in the loop, nn.Conv1d module, recursive doubling", {
+        "unrolled_ssm_forward": '''
+def unrolled_ssm_forward(W, U, b, x):
+    h = torch.zeros(x.shape[0], W.shape[0], dtype=x.dtype)
+    out = torch.empty(x.shape[0], x.shape[1], W.shape[0], dtype=x.dtype)
+    for t in range(x.shape[1]):
+        h = torch.einsum("ij,nj->ni", W, h) + torch.einsum("id,nd->ni", U, x[:, t]) + b
+        out[:, t] = h
+    return out
+''',
+        "make_conv_kernel": '''
+def make_conv_kernel(W, T):
+    if T == 1:
+        return torch.eye(W.shape[0], dtype=W.dtype).unsqueeze(-1)
+    half = make_conv_kernel(W, (T + 1) // 2)              # W^0 .. W^(m-1)
+    m = half.shape[-1]
+    W_m = W @ half[:, :, -1]                               # W^m
+    upper = torch.einsum("ij,jkt->ikt", W_m, half)         # W^m .. W^(2m-1)
+    return torch.cat([half, upper], dim=-1)[:, :, :T]
+''',
+        "conv_ssm_forward": '''
+def conv_ssm_forward(W, U, b, x):
+    N, T, _ = x.shape
+    H = W.shape[0]
+    conv = torch.nn.Conv1d(H, H, kernel_size=T, padding=T - 1, bias=False).to(x.dtype)
+    with torch.no_grad():
+        conv.weight.copy_(make_conv_kernel(W, T).flip(-1))
+        out = conv((x @ U.T + b).transpose(1, 2))
+    return out[:, :, :T].transpose(1, 2)
+'''}),
+]
