@@ -3,6 +3,7 @@
 Deterministic: cell ids are renumbered, outputs cleared, zip entries sorted with a fixed
 timestamp, so building twice gives byte-identical files and a stale committed copy shows up.
 """
+import ast
 import io
 import json
 import shutil
@@ -37,17 +38,58 @@ def normalize_notebook(nb) -> str:
     return json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
 
+def _imports(source: str, module: str) -> set:
+    """Modules inside autograder.{checks,hidden,references} that `source` imports."""
+    found = set()
+    package = module.rsplit(".", 1)[0] if module else ""
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            candidates = [target] + [f"{target}.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Import):
+            candidates = [a.name for a in node.names]
+        else:
+            continue
+        for name in candidates:
+            parts = name.split(".")
+            if len(parts) >= 3 and parts[0] == "autograder" and parts[1] in SHIPPED_PACKAGES:
+                if (ROOT / "/".join(parts[:3])).with_suffix(".py").exists():
+                    found.add(".".join(parts[:3]))
+    return found
+
+
+def support_modules(master) -> list:
+    """Every package module the master's tests need, following imports transitively."""
+    pending = _imports("\n".join(c.source for c in master.cells if c.cell_type == "code"), "")
+    seen = set()
+    while pending:
+        module = pending.pop()
+        if module in seen:
+            continue
+        seen.add(module)
+        path = (ROOT / module.replace(".", "/")).with_suffix(".py")
+        pending |= _imports(path.read_text(), module) - seen
+    return sorted(seen)
+
+
 def _stage(spec, staging: Path):
-    """A folder holding the master notebook and the package parts the tests import."""
+    """A folder holding the master notebook and the package modules its tests import."""
     shutil.copy(spec.master, staging / spec.master.name)
     shutil.copy(ROOT / "requirements.txt", staging / "requirements.txt")
     package = staging / "autograder"
     package.mkdir()
     (package / "__init__.py").write_text('"""Course autograder: the parts the tests need."""\n')
-    for part in SHIPPED_PACKAGES:
-        source = ROOT / "autograder" / part
-        if source.exists():
-            shutil.copytree(source, package / part, ignore=shutil.ignore_patterns("__pycache__"))
+    for module in support_modules(nbformat.read(spec.master, as_version=4)):
+        source = (ROOT / module.replace(".", "/")).with_suffix(".py")
+        target = staging / source.relative_to(ROOT)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(source, target)
+        init = source.parent / "__init__.py"
+        shutil.copy(init, target.parent / "__init__.py")
 
 
 def deterministic_zip(source: Path) -> bytes:

@@ -16,7 +16,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from . import assignments, report
+from . import assignments, report, settings
 from .sandbox import Limits
 from .submissions import collect
 
@@ -29,22 +29,26 @@ def add_arguments(parser):
     parser.add_argument("--out", required=True, type=Path, help="output folder")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="submissions graded at once (default: the number of cores)")
-    parser.add_argument("--timeout", type=float, default=Limits.timeout_s,
-                        help="seconds allowed per submission (default %(default)s)")
-    parser.add_argument("--memory-mb", type=int, default=Limits.memory_mb,
-                        help="memory cap per submission in MB (default %(default)s)")
+    parser.add_argument("--timeout", type=float, default=settings.grading("timeout_s", Limits.timeout_s),
+                        help="seconds allowed per submission (default %(default)s, from course.toml)")
+    parser.add_argument("--memory-mb", type=int, default=settings.grading("memory_mb", Limits.memory_mb),
+                        help="memory cap per submission in MB (default %(default)s, from course.toml)")
+    parser.add_argument("--gpu-policy", choices=settings.GPU_POLICIES,
+                        default=settings.grading("gpu_policy", "exclude"),
+                        help="CUDA-only tests without a GPU: 'exclude' leaves them out of the total, "
+                             "'required' scores them 0 (default %(default)s, from course.toml)")
     parser.add_argument("--force", action="store_true", help="regrade everything, ignoring saved results")
     parser.add_argument("--quiet", action="store_true", help="no progress line")
 
 
-def cache_key(submission, spec, limits) -> str:
+def cache_key(submission, spec, limits, gpu_policy) -> str:
     import hashlib
     digest = hashlib.sha256()
     digest.update(submission.key.encode())
     digest.update(spec.zip_path.read_bytes())
     for source in sorted(Path(__file__).parent.glob("*.py")):  # a grader change regrades
         digest.update(source.read_bytes())
-    digest.update(f"{RESULT_VERSION}:{limits.timeout_s}:{limits.memory_mb}".encode())
+    digest.update(f"{RESULT_VERSION}:{limits}:{gpu_policy}".encode())
     return digest.hexdigest()
 
 
@@ -53,9 +57,9 @@ def safe_name(label: str) -> str:
     return keep[:120] or "submission"
 
 
-def grade_one(submission, spec, limits, results_dir: Path, force: bool) -> dict:
+def grade_one(submission, spec, limits, results_dir: Path, force: bool, gpu_policy: str) -> dict:
     target = results_dir / (safe_name(submission.label) + ".json")
-    key = cache_key(submission, spec, limits)
+    key = cache_key(submission, spec, limits, gpu_policy)
     if not force and target.exists():
         try:
             saved = json.loads(target.read_text())
@@ -67,7 +71,7 @@ def grade_one(submission, spec, limits, results_dir: Path, force: bool) -> dict:
     if submission.problem:
         result = report.unrunnable(spec, submission.problem)
     else:
-        result = _judge_in_subprocess(submission, spec, limits)
+        result = _judge_in_subprocess(submission, spec, limits, gpu_policy)
     result.update(file=submission.label, key=key, reused=False)
     tmp = target.with_name(target.name + ".tmp")
     tmp.write_text(json.dumps(result, indent=1))
@@ -75,13 +79,15 @@ def grade_one(submission, spec, limits, results_dir: Path, force: bool) -> dict:
     return result
 
 
-def _judge_in_subprocess(submission, spec, limits) -> dict:
+def _judge_in_subprocess(submission, spec, limits, gpu_policy) -> dict:
     with tempfile.TemporaryDirectory(prefix="seqmod-judge-") as tmp:
         notebook = Path(tmp) / "submission.ipynb"
         notebook.write_bytes(submission.notebook)
         out = Path(tmp) / "result.json"
         command = [sys.executable, "-m", "autograder", "judge", spec.id, str(notebook), str(out),
-                   "--timeout", str(limits.timeout_s), "--memory-mb", str(limits.memory_mb)]
+                   "--timeout", str(limits.timeout_s), "--memory-mb", str(limits.memory_mb),
+                   "--call-timeout", str(limits.call_timeout_s),
+                   "--gpu-policy", gpu_policy]
         try:
             done = subprocess.run(command, capture_output=True, text=True, cwd=assignments.ROOT,
                                   timeout=limits.timeout_s + 120)
@@ -116,16 +122,18 @@ class Progress:
             sys.stderr.flush()
 
 
-def grade_all(assignment_id, paths, out: Path, workers=None, limits=None, force=False, quiet=True):
+def grade_all(assignment_id, paths, out: Path, workers=None, limits=None, force=False, quiet=True,
+              gpu_policy=None):
     spec = assignments.get(assignment_id)
     limits = limits or Limits()
+    gpu_policy = gpu_policy or settings.grading("gpu_policy", "exclude")
     submissions = collect(paths)
     results_dir = out / "results"
     results_dir.mkdir(parents=True, exist_ok=True)
     progress = Progress(len(submissions), quiet)
     results = {}
     with ThreadPoolExecutor(max_workers=max(1, workers or os.cpu_count() or 1)) as pool:
-        futures = {pool.submit(grade_one, s, spec, limits, results_dir, force): s for s in submissions}
+        futures = {pool.submit(grade_one, s, spec, limits, results_dir, force, gpu_policy): s for s in submissions}
         for future in as_completed(futures):
             submission = futures[future]
             try:
@@ -142,7 +150,8 @@ def grade_all(assignment_id, paths, out: Path, workers=None, limits=None, force=
 
 def run(args) -> int:
     limits = Limits(timeout_s=args.timeout, memory_mb=args.memory_mb)
-    results = grade_all(args.assignment, args.paths, args.out, args.workers, limits, args.force, args.quiet)
+    results = grade_all(args.assignment, args.paths, args.out, args.workers, limits, args.force, args.quiet,
+                        args.gpu_policy)
     print(report.score_table(results))
     print(f"\nwrote {args.out / 'grades.csv'}, feedback in {args.out / 'feedback'}, summary in {args.out / 'summary.md'}")
     return 0

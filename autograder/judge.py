@@ -49,13 +49,10 @@ class Session:
         self.box = None
         self.ready = None
         self.restarts = 0
-        self.started = time.monotonic()
+        self.deadline = time.monotonic() + limits.timeout_s
 
     def open(self):
-        elapsed = time.monotonic() - self.started
-        limits = Limits(**{**self.limits.__dict__, "timeout_s": max(1.0, self.limits.timeout_s - elapsed)})
-        self.box = SandboxedNotebook(self.notebook, limits, gpu=self.gpu)
-        self.box.limits.timeout_s = limits.timeout_s
+        self.box = SandboxedNotebook(self.notebook, self.limits, gpu=self.gpu, deadline=self.deadline)
         self.box.start()
         self.ready = self.box.wait_ready()
         return self.ready
@@ -73,7 +70,7 @@ class Session:
         return self.open()
 
 
-def grade(assignment: str, notebook: Path, limits: Limits, gpu=None) -> dict:
+def grade(assignment: str, notebook: Path, limits: Limits, gpu=None, gpu_policy="exclude") -> dict:
     spec = assignments.get(assignment)
     questions = load_questions(spec.zip_path)
     gpu = assignments.cuda_available() if gpu is None else gpu
@@ -84,6 +81,7 @@ def grade(assignment: str, notebook: Path, limits: Limits, gpu=None) -> dict:
         "device": "cuda" if gpu else "cpu",
         "questions": {q.name: {"score": 0.0, "possible": q.possible, "cases": []} for q in questions},
         "status": "Completed",
+        "gpu_policy": gpu_policy,
         "cell_errors": [],
         "output_tail": "",
     }
@@ -125,7 +123,7 @@ def _run_cases(session, questions, result):
             except SandboxFailure as failure:
                 record.update(passed=False, message=f"this test stopped the notebook: {failure.status}")
                 result.setdefault("incidents", []).append(f"{case.name}: {failure.status}")
-                if failure.status.startswith("timeout") or session.restarts >= MAX_RESTARTS:
+                if failure.status.startswith("timeout after") or session.restarts >= MAX_RESTARTS:
                     result["questions"][question.name]["cases"].append(record)
                     raise
                 session.restart()
@@ -156,8 +154,21 @@ def _fail_remaining(result, questions, reason):
 
 
 def _finish(result, started):
+    if result.get("gpu_policy") == "exclude":
+        for q in result["questions"].values():
+            q["possible"] -= sum(c["points"] for c in q["cases"] if c.get("skipped"))
     total = sum(q["score"] for q in result["questions"].values())
     possible = sum(q["possible"] for q in result["questions"].values())
+    notes = []
+    memory_words = ("MemoryError", "can't allocate memory", "Cannot allocate memory", "out of memory")
+    if any(any(w in e["error"] for w in memory_words) for e in result.get("cell_errors", [])):
+        notes.append("a cell hit the memory limit")
+    if "more bytes of output dropped" in result.get("output_tail", ""):
+        notes.append("output truncated")
+    if result.get("cell_errors"):
+        notes.append(f"{len(result['cell_errors'])} cell(s) raised errors")
+    if notes and result["status"] == "Completed":
+        result["status"] = "Completed (" + "; ".join(notes) + ")"
     result["total"] = total
     result["possible"] = possible
     result["seconds"] = round(time.monotonic() - started, 2)
@@ -173,8 +184,11 @@ def main(argv=None):
     parser.add_argument("result", type=Path)
     parser.add_argument("--timeout", type=float, default=Limits.timeout_s)
     parser.add_argument("--memory-mb", type=int, default=Limits.memory_mb)
+    parser.add_argument("--call-timeout", type=float, default=Limits.call_timeout_s)
+    parser.add_argument("--gpu-policy", choices=("exclude", "required"), default="exclude")
     args = parser.parse_args(argv)
-    result = grade(args.assignment, args.notebook, Limits(timeout_s=args.timeout, memory_mb=args.memory_mb))
+    limits = Limits(timeout_s=args.timeout, memory_mb=args.memory_mb, call_timeout_s=args.call_timeout)
+    result = grade(args.assignment, args.notebook, limits, gpu_policy=args.gpu_policy)
     tmp = args.result.with_suffix(".tmp")
     tmp.write_text(json.dumps(result, indent=1))
     os.replace(tmp, args.result)

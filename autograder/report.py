@@ -46,7 +46,8 @@ def status_text(result) -> str:
     status = result.get("status", "Completed")
     notes = []
     if result.get("skipped"):
-        notes.append(f"{len(result['skipped'])} CUDA test(s) not run (no GPU)")
+        how = "left out of the total" if result.get("gpu_policy") == "exclude" else "scored 0: GPU required"
+        notes.append(f"{len(result['skipped'])} CUDA test(s) not run, no GPU; {how}")
     if result.get("incidents") and status == "Completed":
         notes.append(f"{len(result['incidents'])} test(s) crashed the notebook")
     return status + (" (" + "; ".join(notes) + ")" if notes else "")
@@ -101,7 +102,7 @@ def summary(results, seconds) -> str:
         passed = sum(1 for r in results for c in r["questions"].get(q, {}).get("cases", [])
                      if c["name"] == case_name and c["passed"])
         lines.append(f"| {q} | {case_name} | {'hidden' if hidden else 'public'} | {passed}/{len(results)} |")
-    not_completed = [r for r in results if r.get("status") != "Completed"]
+    not_completed = [r for r in results if not str(r.get("status", "")).startswith("Completed")]
     lines += ["", "## Submissions that did not complete", ""]
     lines += [f"- {r['file']}: {r['status']}" for r in not_completed] or ["(none)"]
     skipped = [r for r in results if r.get("skipped")]

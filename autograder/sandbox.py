@@ -14,6 +14,7 @@ and the result says that isolation was reduced.
 """
 import os
 import resource
+import secrets
 import select
 import shutil
 import signal
@@ -34,16 +35,18 @@ SYSTEM_DIRS = ["usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc"]
 
 @dataclass
 class Limits:
-    timeout_s: float = 300.0
+    timeout_s: float = 300.0  # defaults for the command line come from course.toml
     memory_mb: int = 4096
     output_bytes: int = 1_000_000
     file_mb: int = 256
+    call_timeout_s: float = 60.0  # one call into a graded function
 
 
-class SandboxFailure(Exception):
+class SandboxFailure(BaseException):
     """The submission's process died, overran a limit, or broke the protocol.
 
     `status` is written for a TA: "timeout after 120 s", "killed: memory limit 4096 MB", ...
+    A BaseException, so that no check's `except Exception` can swallow it.
     """
 
     def __init__(self, status):
@@ -143,17 +146,16 @@ class _DeadlineReader:
 class SandboxedNotebook:
     """A submission executing in its own sandboxed process, answering requests afterwards."""
 
-    def __init__(self, notebook: Path, limits: Limits, isolate=None, gpu=False):
+    def __init__(self, notebook: Path, limits: Limits, isolate=None, gpu=False, deadline=None):
         self.notebook = Path(notebook)
         self.limits = limits
         self.isolated = isolation_available() if isolate is None else isolate
         self.gpu = gpu
         self.output = bytearray()
         self.output_dropped = 0
-        self.deadline = None
+        self.deadline = deadline  # shared by restarts of the same submission
         self.process = None
         self._scratch = None
-        self._nonce = 0
         self._ready_seen = False
 
     # -- life cycle -------------------------------------------------------------------------
@@ -211,7 +213,8 @@ class SandboxedNotebook:
         os.close(resp_w)
         self._requests = os.fdopen(req_w, "wb", buffering=0)
         self._responses = os.fdopen(resp_r, "rb", buffering=0)
-        self.deadline = time.monotonic() + limits.timeout_s
+        if self.deadline is None:
+            self.deadline = time.monotonic() + limits.timeout_s
         threading.Thread(target=self._drain_output, daemon=True).start()
 
     def _drain_output(self):
@@ -276,17 +279,22 @@ class SandboxedNotebook:
             return "the notebook exited the interpreter before grading could finish"
         return f"the notebook exited the interpreter (exit code {code})"
 
-    def _read(self):
-        remaining = self.remaining()
-        if remaining <= 0:
-            raise SandboxFailure(f"timeout after {self.limits.timeout_s:g} s")
-        ready, _, _ = select.select([self._responses], [], [], remaining)
-        if not ready:
-            raise SandboxFailure(f"timeout after {self.limits.timeout_s:g} s")
+    def _read(self, call_deadline=None):
+        deadline = self.deadline if call_deadline is None else min(self.deadline, call_deadline)
+
+        def timed_out():
+            if deadline < self.deadline:
+                return SandboxFailure(f"a call into the notebook did not return within "
+                                      f"{self.limits.call_timeout_s:g} s")
+            return SandboxFailure(f"timeout after {self.limits.timeout_s:g} s")
+
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([self._responses], [], [], remaining)[0]:
+            raise timed_out()
         try:
-            return wire.read_message(_DeadlineReader(self._responses, self.deadline))
+            return wire.read_message(_DeadlineReader(self._responses, deadline))
         except TimeoutError:
-            raise SandboxFailure(f"timeout after {self.limits.timeout_s:g} s") from None
+            raise timed_out() from None
         except EOFError:
             raise SandboxFailure(self._death_status()) from None
         except (wire.WireError, ValueError) as error:
@@ -302,15 +310,16 @@ class SandboxedNotebook:
         return message
 
     def request(self, message: dict) -> dict:
-        self._nonce += 1
-        message = dict(message, nonce=self._nonce)
+        nonce = secrets.token_hex(16)  # unguessable: replies cannot be forged ahead of time
+        message = dict(message, nonce=nonce)
         try:
             wire.write_message(self._requests, message)
         except (BrokenPipeError, OSError):
             raise SandboxFailure(self._death_status()) from None
+        call_deadline = time.monotonic() + self.limits.call_timeout_s
         while True:
-            reply = self._read()
-            if reply.get("nonce") == self._nonce:
+            reply = self._read(call_deadline)
+            if reply.get("nonce") == nonce:
                 return reply
 
     def output_text(self) -> str:

@@ -1,0 +1,105 @@
+"""Generated files are reproducible, current, and leak nothing to students."""
+import json
+import re
+import zipfile
+
+import nbformat
+import pytest
+
+from autograder import assignments
+from autograder.build import build_one
+from autograder.testfiles import load_questions
+
+SPECS = assignments.available()
+IDS = [s.id for s in SPECS]
+
+
+@pytest.fixture(scope="module")
+def fresh_builds():
+    """Each assignment built twice from solutions/, in memory."""
+    return {spec.id: (build_one(spec), build_one(spec)) for spec in SPECS}
+
+
+@pytest.mark.parametrize("assignment", IDS)
+def test_build_is_byte_identical_twice(fresh_builds, assignment):
+    first, second = fresh_builds[assignment]
+    assert first.keys() == second.keys()
+    for path in first:
+        assert first[path] == second[path], f"{path.name} differs between two builds"
+
+
+@pytest.mark.parametrize("assignment", IDS)
+def test_committed_files_are_current(fresh_builds, assignment):
+    first, _ = fresh_builds[assignment]
+    for path, data in first.items():
+        assert path.exists(), f"{path} is missing: run `python -m autograder build`"
+        assert path.read_bytes() == data, f"{path} is stale: run `python -m autograder build` and commit"
+
+
+def solution_lines(master):
+    """Distinctive lines inside `# BEGIN SOLUTION` ... `# END SOLUTION` blocks of the master."""
+    lines = []
+    for cell in master.cells:
+        inside = False
+        for line in cell.source.split("\n"):
+            marker = line.strip()
+            if marker in ("# BEGIN SOLUTION", "BEGIN SOLUTION"):
+                inside = True
+            elif marker in ("# END SOLUTION", "END SOLUTION"):
+                inside = False
+            elif inside and cell.cell_type == "code" and len(marker) > 12 and not marker.startswith("#"):
+                lines.append(marker)
+    return lines
+
+
+@pytest.mark.parametrize("assignment", IDS)
+def test_student_notebook_has_no_solutions(assignment):
+    spec = assignments.Assignment(assignment)
+    master = nbformat.read(spec.master, as_version=4)
+    student_text = spec.student.read_text()
+    student = nbformat.read(spec.student, as_version=4)
+    solutions = solution_lines(master)
+    assert solutions, "the master notebook should have solution blocks"
+    code = "\n".join(c.source for c in student.cells if c.cell_type == "code")
+    leaked = [line for line in solutions if line in code]
+    assert not leaked, f"solution lines in the student notebook: {leaked[:3]}"
+    assert "BEGIN SOLUTION" not in student_text and "Model answer" not in student_text
+    for cell in student.cells:
+        if cell.cell_type == "code":
+            assert not cell.outputs and cell.execution_count is None
+
+
+@pytest.mark.parametrize("assignment", IDS)
+def test_student_notebook_has_no_hidden_tests(assignment):
+    spec = assignments.Assignment(assignment)
+    student = nbformat.read(spec.student, as_version=4)
+    questions = load_questions(spec.zip_path)
+    hidden = [c for q in questions for c in q.cases if c.hidden]
+    public = [c for q in questions for c in q.cases if not c.hidden]
+    assert hidden and public, "each assignment needs public and hidden tests"
+    embedded = json.dumps(student.metadata.get("otter", {}))
+    for case in hidden:
+        assert case.name not in embedded, f"hidden test {case.name} is in the student notebook"
+    assert "autograder.hidden" not in embedded
+    for case in public:
+        assert case.name in embedded, f"public test {case.name} is missing from the student notebook"
+
+
+@pytest.mark.parametrize("assignment", IDS)
+def test_zip_holds_tests_and_support_files(assignment):
+    spec = assignments.Assignment(assignment)
+    with zipfile.ZipFile(spec.zip_path) as archive:
+        names = set(archive.namelist())
+        assert {"run_autograder", "otter_config.json", "environment.yml"} <= names
+        assert any(n.startswith("tests/") for n in names)
+        assert f"files/autograder/checks/core.py" in names
+        assert all(info.date_time == (2020, 1, 1, 0, 0, 0) for info in archive.infolist())
+        assert not any(re.search(r"\d{4}_\d{2}_\d{2}T", n) for n in names)
+
+
+@pytest.mark.parametrize("assignment", IDS)
+def test_every_test_has_points_and_calls_the_checks_library(assignment):
+    for question in load_questions(assignments.Assignment(assignment).zip_path):
+        for case in question.cases:
+            assert case.points > 0
+            assert case.params, f"{case.name} takes no notebook names: it checks nothing from the notebook"

@@ -1,0 +1,289 @@
+"""A TA's batch survives anything a notebook does, and no notebook can talk its way to points.
+
+One batch of real notebooks, built from the CPU SSM assignment, graded through the real sandbox:
+faults must each get their row with a truthful status; cheats must score no more than a blank
+notebook; honest rows in the same batch are unaffected.
+"""
+import json
+import subprocess
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder.grade import grade_all
+from autograder.sandbox import Limits, isolation_available
+from tests import notebooks
+
+ROOT = Path(__file__).resolve().parent.parent
+ASSIGNMENT = "ssm_forward_cpu"
+HIDDEN_CHECKS = ROOT / "autograder" / "hidden" / f"{ASSIGNMENT}.py"
+MASTER = ROOT / "solutions" / f"{ASSIGNMENT}.ipynb"
+BLANK = ROOT / "notebooks" / f"{ASSIGNMENT}.ipynb"
+
+
+def blank_with(*cells):
+    return notebooks.append_cells(nbformat.read(BLANK, as_version=4), *cells)
+
+
+def reference_with(*cells, at=None):
+    return notebooks.append_cells(notebooks.reference_notebook(ASSIGNMENT), *cells, at=at)
+
+
+def exec_solutions_from(path):
+    """Cell source that tries to read the reference solution from `path` and run it."""
+    return f'''
+import json
+try:
+    _nb = json.load(open({str(path)!r}))
+    for _cell in _nb["cells"]:
+        _src = "".join(_cell["source"])
+        if _cell["cell_type"] == "code" and "def " in _src and "BEGIN TEST CONFIG" not in _src:
+            exec(_src, globals())
+    print("read the solutions")
+except Exception as error:
+    print("could not read the solutions:", error)
+'''
+
+
+LYING_TENSOR = '''
+import torch
+class Agreeable(torch.Tensor):
+    def __eq__(self, other): return True
+    def __ne__(self, other): return False
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        if func.__name__ in ("allclose", "equal", "isclose", "all", "any"):
+            return True
+        return super().__torch_function__(func, types, args, kwargs or {})
+def _agree(*args, **kwargs):
+    return torch.zeros(1).as_subclass(Agreeable)
+ssm_kernel = unrolled_ssm_forward = make_conv_kernel = conv_ssm_forward = _agree
+'''
+
+PATCH_COMPARISONS = '''
+import numpy, torch
+numpy.allclose = numpy.array_equal = lambda *a, **k: True
+torch.allclose = torch.equal = lambda *a, **k: True
+torch.testing.assert_close = lambda *a, **k: None
+import builtins
+builtins.AssertionError = type("Nothing", (Exception,), {})
+'''
+
+PATCH_OTTER = '''
+import otter
+try:
+    import otter.test_files.abstract_test as at
+    at.TestFile.grade = property(lambda self: 1.0)
+    at.TestFile.all_or_nothing = False
+except Exception as error:
+    print("no otter internals here:", error)
+otter.Notebook.check = lambda self, *a, **k: print("All tests passed!")
+class _Everything:
+    def __getattr__(self, name): return lambda *a, **k: 19
+import sys
+sys.modules["autograder.hidden"] = _Everything()
+sys.modules["autograder.references"] = _Everything()
+'''
+
+OVERWRITE_GRADER = f'''
+for _path in [{str(HIDDEN_CHECKS)!r}, "autograder/hidden/{ASSIGNMENT}.py", "../autograder/hidden/{ASSIGNMENT}.py"]:
+    try:
+        with open(_path, "w") as f:
+            f.write("def __getattr__(name):\\n    return lambda *a, **k: None\\n")
+        print("overwrote", _path)
+    except Exception as error:
+        print("could not write", _path, error)
+'''
+
+FORGE_REPLIES = '''
+import json, os, struct
+def _send(fd, message):
+    data = json.dumps(message).encode()
+    try:
+        os.write(fd, struct.pack(">Q", len(data)) + data)
+    except OSError:
+        pass
+for _fd in range(3, 64):
+    _send(_fd, {"event": "ready", "cell_errors": [], "cells": 1})
+    for _nonce in range(1, 40):
+        _send(_fd, {"nonce": _nonce, "status": "ok", "names": {}, "value": None})
+'''
+
+NETWORK = '''
+import urllib.request
+try:
+    urllib.request.urlopen("http://127.0.0.1:9", timeout=3)
+    print("NETWORK: reachable")
+except Exception as error:
+    print("NETWORK: unreachable", type(error).__name__)
+'''
+
+
+HANG_ON_T1 = """
+_honest_unrolled = unrolled_ssm_forward
+def unrolled_ssm_forward(W, U, b, x):
+    if x.shape[1] == 1:  # only the tests use T = 1
+        while True:
+            pass
+    return _honest_unrolled(W, U, b, x)
+"""
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("adversarial")
+    subs = folder / "submissions"
+    classmate = folder / "classmate" / "honest.ipynb"
+    notebooks.write(notebooks.reference_notebook(ASSIGNMENT), classmate)
+    entries = {
+        # honest rows
+        "honest": notebooks.reference_notebook(ASSIGNMENT),
+        "blank": nbformat.read(BLANK, as_version=4),
+        # faults
+        "infinite_loop": reference_with("while True:\n    pass"),
+        "exits_interpreter": reference_with("import os\nos._exit(3)"),
+        "segfault": reference_with("import ctypes\nctypes.string_at(0)"),
+        "exhausts_memory": reference_with("hog = bytearray(64 * 1024 ** 3)"),
+        "prints_a_lot": reference_with("import sys\nline = 'x' * 1000 + '\\n'\nfor _ in range(200_000):\n    sys.stdout.write(line)"),
+        "raises_at_top_level": reference_with("raise ValueError('student bug at top level')"),
+        "calls_sys_exit": reference_with("import sys\nsys.exit(0)"),
+        "hangs_inside_function": reference_with(HANG_ON_T1),
+        "crashes_inside_function": reference_with(HANG_ON_T1.replace("while True:\n            pass", "import ctypes\n        ctypes.string_at(0)")),
+        "leaves_processes_behind": reference_with(
+            "import subprocess\nsubprocess.Popen(['sleep', '1234.5'], start_new_session=True)"),
+        # cheats (all on top of the blank notebook: no honest work)
+        "cheat_patch_comparisons": blank_with(PATCH_COMPARISONS),
+        "cheat_patch_otter": blank_with(PATCH_OTTER),
+        "cheat_lying_tensor": blank_with(LYING_TENSOR),
+        "cheat_read_solutions": blank_with(exec_solutions_from(MASTER)),
+        "cheat_read_classmate": blank_with(exec_solutions_from(classmate)),
+        "cheat_overwrite_grader": blank_with(OVERWRITE_GRADER),
+        "cheat_forge_replies": blank_with(FORGE_REPLIES),
+        "cheat_network": blank_with(NETWORK),
+    }
+    for name, nb in entries.items():
+        notebooks.write(nb, subs / f"{name}.ipynb")
+    odd_kernel = notebooks.reference_notebook(ASSIGNMENT)
+    odd_kernel.metadata["kernelspec"] = {"name": "my-conda-env-2", "display_name": "Mine", "language": "python"}
+    notebooks.write(odd_kernel, subs / "unusual_kernel_name.ipynb")
+    (subs / "corrupt.ipynb").write_bytes(b"\x89PNG\r\n not json at all")
+    (subs / "empty.ipynb").write_bytes(b"")
+    with zipfile.ZipFile(subs / "otter_export.zip", "w") as archive:
+        archive.write(subs / "honest.ipynb", "ssm_forward_cpu.ipynb")
+        archive.writestr(".OTTER_LOG", "log")
+    with zipfile.ZipFile(subs / "zip_without_notebook.zip", "w") as archive:
+        archive.writestr("readme.txt", "oops")
+    (subs / "corrupt.zip").write_bytes(b"PK\x03\x04 truncated")
+    hidden_before = HIDDEN_CHECKS.read_bytes()
+    results = grade_all(ASSIGNMENT, [subs], folder / "out", workers=2,
+                        limits=Limits(timeout_s=80, memory_mb=3072, call_timeout_s=8), force=True)
+    return {"results": {r["file"]: r for r in results}, "count": len(list(subs.iterdir())),
+            "out": folder / "out", "hidden_before": hidden_before}
+
+
+def row(batch, name):
+    return batch["results"][name]
+
+
+def full(result):
+    return result["total"] == result["possible"] > 0
+
+
+def test_one_row_per_input(batch):
+    lines = (batch["out"] / "grades.csv").read_text().strip().splitlines()
+    assert lines[0].startswith("file,q1,q2,q3,q4,total_points_earned,percent_correct,grading_status")
+    assert lines[1].startswith("points-per-question,")
+    assert len(lines) - 2 == batch["count"] == len(batch["results"])
+    assert len(list((batch["out"] / "feedback").glob("*.md"))) == batch["count"]
+
+
+def test_honest_rows_are_unaffected(batch):
+    for name in ("honest", "unusual_kernel_name.ipynb", "otter_export.zip"):
+        result = row(batch, name if "." in name else f"{name}.ipynb")
+        assert full(result), (name, result["status"])
+        assert result["status"] == "Completed"
+    assert row(batch, "blank.ipynb")["total"] == 0
+
+
+@pytest.mark.parametrize("name,status", [
+    ("infinite_loop", "timeout after 80 s"),
+    ("exits_interpreter", "the notebook exited the interpreter (exit code 3)"),
+    ("segfault", "crashed: the notebook's process died with signal SIGSEGV"),
+    ("corrupt.ipynb", "not a notebook"),
+    ("empty.ipynb", "not a notebook: the file is empty"),
+    ("zip_without_notebook.zip", "no notebook in the zip file"),
+    ("corrupt.zip", "not a zip file"),
+])
+def test_faults_get_a_truthful_status(batch, name, status):
+    result = row(batch, name if "." in name else f"{name}.ipynb")
+    assert result["status"].startswith(status), result["status"]
+    assert result["total"] == 0
+
+
+def test_memory_exhaustion_is_contained_and_reported(batch):
+    result = row(batch, "exhausts_memory.ipynb")
+    assert "memory limit" in result["status"], result["status"]
+    assert full(result), "the graded functions were fine; only a cell ran out of memory"
+
+
+def test_huge_output_is_capped(batch):
+    result = row(batch, "prints_a_lot.ipynb")
+    assert "output truncated" in result["status"], result["status"]
+    assert full(result)
+    assert len(result["output_tail"]) <= 5000
+
+
+def test_errors_and_exit_at_top_level_do_not_stop_grading(batch):
+    for name in ("raises_at_top_level", "calls_sys_exit"):
+        result = row(batch, f"{name}.ipynb")
+        assert full(result), result["status"]
+    assert "1 cell(s) raised errors" in row(batch, "raises_at_top_level.ipynb")["status"]
+
+
+@pytest.mark.parametrize("name", ["hangs_inside_function", "crashes_inside_function"])
+def test_a_broken_function_loses_only_its_own_tests(batch, name):
+    result = row(batch, f"{name}.ipynb")
+    q = result["questions"]
+    assert q["q1"]["score"] == q["q1"]["possible"] and q["q3"]["score"] == q["q3"]["possible"]
+    assert q["q2"]["score"] == 0
+    messages = " ".join(c["message"] for c in q["q2"]["cases"])
+    assert "stopped the notebook" in messages
+
+
+def test_no_process_outlives_its_submission(batch):
+    leftovers = subprocess.run(["pgrep", "-f", "sleep 1234.5"], capture_output=True, text=True).stdout
+    if isolation_available():
+        assert not leftovers.strip(), "a student's process survived grading"
+    else:
+        pytest.skip("namespaces unavailable: background processes cannot be contained here")
+
+
+CHEATS = ["cheat_patch_comparisons", "cheat_patch_otter", "cheat_lying_tensor", "cheat_read_solutions",
+          "cheat_read_classmate", "cheat_overwrite_grader", "cheat_forge_replies", "cheat_network"]
+
+
+@pytest.mark.parametrize("name", CHEATS)
+def test_cheats_score_no_more_than_blank(batch, name):
+    assert row(batch, f"{name}.ipynb")["total"] <= row(batch, "blank.ipynb")["total"]
+
+
+def test_the_reading_cheats_would_work_without_the_sandbox():
+    """Sanity check for the two tests above: the files they read do exist on the host."""
+    assert MASTER.exists() and "def make_conv_kernel" in MASTER.read_text()
+
+
+def test_grader_files_are_untouched(batch):
+    assert HIDDEN_CHECKS.read_bytes() == batch["hidden_before"]
+
+
+def test_sandbox_has_no_network(batch):
+    if not isolation_available():
+        pytest.skip("namespaces unavailable")
+    assert "NETWORK: unreachable" in row(batch, "cheat_network.ipynb")["output_tail"]
+
+
+def test_feedback_never_shows_hidden_inputs(batch):
+    text = (batch["out"] / "feedback" / "blank.ipynb.md").read_text()
+    assert "hidden" in text and "tensor(" not in text
