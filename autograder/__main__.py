@@ -13,6 +13,7 @@ def main(argv=None):
     g = sub.add_parser("grade", help="grade submissions without Docker")
     from .grade import add_arguments
     add_arguments(g)
+    sub.add_parser("demo", help="build, run the reference notebooks, grade the sample submissions")
     j = sub.add_parser("judge", help="grade one notebook into a JSON result (used by grade)")
     j.add_argument("rest", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
@@ -28,6 +29,9 @@ def main(argv=None):
     if args.command == "grade":
         from .grade import run
         return run(args)
+    if args.command == "demo":
+        from .demo import main as demo_main
+        return demo_main()
     if args.command == "judge":
         from .judge import main as judge_main
         return judge_main(args.rest)

@@ -1,0 +1,31 @@
+# Two entry points (see README): `make demo` and `make test`. Both install into .venv.
+PYTHON_BOOT ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# The stamp's name changes whenever the pins change, so an outdated .venv is refreshed.
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+
+.PHONY: install build demo test samples clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+install: $(STAMP)
+
+build: install
+	$(PY) -m autograder build
+
+demo: install
+	$(PY) -m autograder demo
+
+test: install
+	$(PY) -m pytest
+
+samples: install
+	$(PY) tools/make_samples.py
+
+clean:
+	rm -rf demo-output .pytest_cache

@@ -1,0 +1,57 @@
+"""`make demo`: build, run the reference notebooks, grade the sample submissions, print scores."""
+import os
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+from . import assignments
+from .assignments import ROOT
+from .build import build
+from .grade import grade_all
+from .report import score_table
+
+OUT = ROOT / "demo-output"
+
+
+def run_reference(spec, grading_mode: bool) -> float:
+    nb = nbformat.read(spec.master, as_version=4)
+    env_before = os.environ.get("SEQMOD_GRADING")
+    if grading_mode:
+        os.environ["SEQMOD_GRADING"] = "1"
+    started = time.monotonic()
+    try:
+        NotebookClient(nb, timeout=900, kernel_name="python3",
+                       resources={"metadata": {"path": str(spec.master.parent)}}).execute()
+    finally:
+        if env_before is None:
+            os.environ.pop("SEQMOD_GRADING", None)
+        else:
+            os.environ["SEQMOD_GRADING"] = env_before
+    seconds = time.monotonic() - started
+    (OUT / "executed").mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, OUT / "executed" / spec.master.name)
+    return seconds
+
+
+def main():
+    grading_mode = os.environ.get("DEMO_FULL") != "1"
+    print("== 1. build notebooks/ and the autograder zips from solutions/")
+    changed = build()
+    print("\n".join(f"   wrote {p.relative_to(ROOT)}" for p in changed) or "   everything was up to date")
+    specs = assignments.available()
+    print(f"== 2. run the reference notebooks in a Jupyter kernel"
+          f" ({'grading mode; DEMO_FULL=1 for the full timing sweeps' if grading_mode else 'full'})")
+    for spec in specs:
+        print(f"   {spec.id}: ran in {run_reference(spec, grading_mode):.1f} s "
+              f"-> demo-output/executed/{spec.master.name}")
+    print("== 3. grade the sample submissions in data/sample_submissions/")
+    for spec in specs:
+        samples = ROOT / "data" / "sample_submissions" / spec.id
+        if not samples.exists():
+            continue
+        results = grade_all(spec.id, [samples], OUT / "grades" / spec.id, quiet=False)
+        print(f"\n{spec.id}  (grades.csv, feedback and summary in demo-output/grades/{spec.id}/)")
+        print(score_table(results) + "\n")
+    return 0
