@@ -48,6 +48,8 @@ def status_text(result) -> str:
     if result.get("skipped"):
         how = "left out of the total" if result.get("gpu_policy") == "exclude" else "scored 0: GPU required"
         notes.append(f"{len(result['skipped'])} CUDA test(s) not run, no GPU; {how}")
+    if str(result.get("isolation", "")).startswith("process only"):
+        notes.append("reduced isolation: namespaces unavailable")
     if result.get("incidents") and status == "Completed":
         notes.append(f"{len(result['incidents'])} test(s) crashed the notebook")
     return status + (" (" + "; ".join(notes) + ")" if notes else "")
