@@ -16,8 +16,10 @@ from pathlib import Path
 
 import nbformat
 
-from . import assignments
+from . import assignments, settings
 from .assignments import ROOT
+from .student_cells import public_test_files, rewrite
+from .testfiles import load_questions_from_sources
 
 FIXED_TIME = (2020, 1, 1, 0, 0, 0)
 SHIPPED_PACKAGES = ("checks", "hidden", "references")
@@ -90,6 +92,7 @@ def _stage(spec, staging: Path):
         shutil.copy(source, target)
         init = source.parent / "__init__.py"
         shutil.copy(init, target.parent / "__init__.py")
+    (package / "checks" / "gpu_policy.txt").write_text(settings.grading("gpu_policy", "exclude") + "\n")
 
 
 def deterministic_zip(source: Path) -> bytes:
@@ -119,8 +122,43 @@ def build_one(spec) -> dict:
         zips = list((tmp / "out" / "autograder").glob("*.zip"))
         if len(zips) != 1:
             raise SystemExit(f"otter assign made {len(zips)} zips for {spec.id}")
-        return {spec.student: normalize_notebook(student).encode(),
-                spec.zip_path: deterministic_zip(zips[0])}
+        zip_bytes = deterministic_zip(zips[0])
+        with zipfile.ZipFile(io.BytesIO(zip_bytes)) as archive:
+            sources = {n.split("/")[-1]: archive.read(n).decode() for n in archive.namelist()
+                       if n.startswith("tests/") and n.endswith(".py")}
+        graded = {p for q in load_questions_from_sources(sources) for c in q.cases for p in c.params}
+        rewrite(student, spec.id, sorted(graded))
+        outputs = {spec.student: normalize_notebook(student).encode(), spec.zip_path: zip_bytes}
+        for name, text in public_test_files(student).items():
+            outputs[public_tests_folder(spec.id) / name] = text.encode()
+        return outputs
+
+
+def public_tests_folder(assignment_id) -> Path:
+    return ROOT / "notebooks" / "tests" / assignment_id
+
+
+PUBLIC_BUNDLE = ROOT / "notebooks" / "course_public.zip"
+
+
+def public_bundle(outputs: dict) -> bytes:
+    """What a notebook opened on its own downloads: the checks library, public tests, pins."""
+    files = {"autograder/__init__.py": b'"""Public part of the course autograder."""\n',
+             "requirements.txt": (ROOT / "requirements.txt").read_bytes()}
+    for path in sorted((ROOT / "autograder" / "checks").glob("*.py")):
+        files[f"autograder/checks/{path.name}"] = path.read_bytes()
+    tests_root = ROOT / "notebooks" / "tests"
+    on_disk = {p: p.read_bytes() for p in tests_root.rglob("*.py")} if tests_root.exists() else {}
+    for path, data in {**on_disk, **{p: d for p, d in outputs.items() if tests_root in p.parents}}.items():
+        files[str(path.relative_to(ROOT))] = data
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name in sorted(files):
+            info = zipfile.ZipInfo(name, FIXED_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, files[name])
+    return buffer.getvalue()
 
 
 def build(ids=None, check_only=False) -> list:
@@ -130,6 +168,7 @@ def build(ids=None, check_only=False) -> list:
         outputs = {}
         for produced in pool.map(build_one, specs):
             outputs.update(produced)
+    outputs[PUBLIC_BUNDLE] = public_bundle(outputs)
     changed = []
     for path, data in sorted(outputs.items()):
         if not path.exists() or path.read_bytes() != data:

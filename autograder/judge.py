@@ -16,12 +16,14 @@ from pathlib import Path
 import nbformat
 
 from . import assignments
+from .checks import core
 from .checks.core import CheckFailure, SkipCheck, StudentCodeError
 from .remote import resolve
 from .sandbox import Limits, SandboxedNotebook, SandboxFailure, isolation_available
 from .testfiles import load_questions
 
 MAX_RESTARTS = 3
+core.JUDGE_REPORTS_SKIPS = True
 
 
 def validate_notebook(path: Path):

@@ -6,6 +6,7 @@ expected, what came back, and, where we can tell, the likely mistake.
 import math
 import os
 import secrets
+from pathlib import Path
 
 import torch
 
@@ -179,7 +180,33 @@ class SkipCheck(Exception):
     """This check cannot run here (e.g. it needs CUDA). The grade report lists it as not run."""
 
 
-def require_cuda(reason="this check times CUDA kernels"):
-    """Skip visibly when no GPU is present; the points policy is applied by the grader."""
-    if not torch.cuda.is_available():
-        raise SkipCheck(f"needs a CUDA GPU ({reason}); none is available on this machine")
+# Set by the course grader's judge: skipped checks are reported, and the points policy is
+# applied there. Elsewhere (otter: student checks, Gradescope) the shipped policy decides.
+JUDGE_REPORTS_SKIPS = False
+
+
+def gpu_policy() -> str:
+    """'exclude' (not graded without a GPU) or 'required'; the build ships the course's choice."""
+    shipped = Path(__file__).with_name("gpu_policy.txt")
+    if shipped.exists():
+        return shipped.read_text().strip()
+    return os.environ.get("SEQMOD_GPU_POLICY", "exclude")
+
+
+def require_cuda(reason="this check times CUDA kernels") -> bool:
+    """True when a GPU is present. Otherwise the check must not run; write checks as
+
+        if not require_cuda():
+            return
+
+    Under the course grader this raises SkipCheck, and the report lists the test as not run.
+    Under otter, policy 'required' fails the test; 'exclude' lets it pass with a printed note
+    (otter cannot leave a test out of the total, so everyone gets those points alike).
+    """
+    if torch.cuda.is_available():
+        return True
+    message = f"needs a CUDA GPU ({reason}); none is available on this machine"
+    if JUDGE_REPORTS_SKIPS or gpu_policy() == "required":
+        raise SkipCheck(message)
+    print(f"not run: {message}")
+    return False
