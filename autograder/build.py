@@ -161,6 +161,45 @@ def public_bundle(outputs: dict) -> bytes:
     return buffer.getvalue()
 
 
+def _tests_in_zip(data: bytes) -> dict:
+    """(question, test) -> (points, hidden, source) for every test case in an autograder zip."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        sources = {n.split("/")[-1]: archive.read(n).decode() for n in archive.namelist()
+                   if n.startswith("tests/") and n.endswith(".py")}
+    import inspect
+    found = {}
+    for question in load_questions_from_sources(sources):
+        for case in question.cases:
+            found[(question.name, case.name)] = (case.points, case.hidden, inspect.getsource(case.func))
+    return found
+
+
+def describe_changes(path: Path, old: bytes, new: bytes) -> list:
+    """Lines for the instructor: what a regenerated file changes, to review a release."""
+    name = str(path.relative_to(ROOT))
+    if path.suffix != ".zip" or old is None:
+        return [f"{'new' if old is None else 'changed'}: {name}"]
+    before, after = _tests_in_zip(old), _tests_in_zip(new)
+    lines = [f"changed: {name}"]
+    for key in sorted(set(before) | set(after)):
+        label = f"{key[0]}/{key[1]}"
+        if key not in before:
+            lines.append(f"    + test {label} ({after[key][0]:g} pt, {'hidden' if after[key][1] else 'public'})")
+        elif key not in after:
+            lines.append(f"    - test {label} removed")
+        elif before[key] != after[key]:
+            what = [w for w, i in (("points", 0), ("visibility", 1), ("code", 2)) if before[key][i] != after[key][i]]
+            lines.append(f"    ~ test {label}: {', '.join(what)} changed")
+    totals = lambda tests: {q: sum(p for (qq, _), (p, _, _) in tests.items() if qq == q) for q, _ in tests}  # noqa: E731
+    old_totals, new_totals = totals(before), totals(after)
+    for q in sorted(set(old_totals) | set(new_totals)):
+        if old_totals.get(q) != new_totals.get(q):
+            lines.append(f"    points {q}: {old_totals.get(q, 0):g} -> {new_totals.get(q, 0):g}")
+    if len(lines) == 1:
+        lines.append("    (tests and points unchanged; support files differ)")
+    return lines
+
+
 def build(ids=None, check_only=False) -> list:
     """Build every assignment; return the generated files that changed (or would change)."""
     specs = [s for s in assignments.available() if ids is None or s.id in ids]
@@ -171,8 +210,11 @@ def build(ids=None, check_only=False) -> list:
     outputs[PUBLIC_BUNDLE] = public_bundle(outputs)
     changed = []
     for path, data in sorted(outputs.items()):
-        if not path.exists() or path.read_bytes() != data:
+        old = path.read_bytes() if path.exists() else None
+        if old != data:
             changed.append(path)
+            for line in describe_changes(path, old, data):
+                print(line)
             if not check_only:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(data)

@@ -103,3 +103,26 @@ def test_every_test_has_points_and_calls_the_checks_library(assignment):
         for case in question.cases:
             assert case.points > 0
             assert case.params, f"{case.name} takes no notebook names: it checks nothing from the notebook"
+
+
+def test_regeneration_reports_test_and_point_changes(tmp_path):
+    import io
+    from autograder.build import describe_changes
+    spec = assignments.Assignment("ssm_forward_cpu")
+    old = spec.zip_path.read_bytes()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(old)) as src, zipfile.ZipFile(buffer, "w") as dst:
+        for name in src.namelist():
+            data = src.read(name)
+            if name == "tests/q1.py":
+                data = data.replace(b"@test_case(points=1, hidden=False)\ndef test_homework_examples",
+                                    b"@test_case(points=3, hidden=False)\ndef test_homework_examples")
+            if name == "tests/q2.py":
+                data = data.replace(b"def test_follows_recurrence", b"def test_follows_the_recurrence")
+            dst.writestr(name, data)
+    report = "\n".join(describe_changes(spec.zip_path, old, buffer.getvalue()))
+    assert "~ test q1/test_homework_examples: points changed" in report
+    assert "points q1: 4 -> 6" in report
+    assert "+ test q2/test_follows_the_recurrence (1 pt, public)" in report
+    assert "- test q2/test_follows_recurrence removed" in report
+    assert "q3" not in report
