@@ -88,9 +88,12 @@ def _judge_in_subprocess(submission, spec, limits, gpu_policy) -> dict:
                    "--timeout", str(limits.timeout_s), "--memory-mb", str(limits.memory_mb),
                    "--call-timeout", str(limits.call_timeout_s),
                    "--gpu-policy", gpu_policy]
+        env = dict(os.environ)
+        if assignments.cuda_available():  # timing tests of parallel submissions take turns
+            env["SEQMOD_GPU_LOCK"] = str(Path(tempfile.gettempdir()) / "seqmod-gpu.lock")
         try:
             done = subprocess.run(command, capture_output=True, text=True, cwd=assignments.ROOT,
-                                  timeout=limits.timeout_s + 120)
+                                  timeout=limits.timeout_s + 120, env=env)
         except subprocess.TimeoutExpired:
             return report.unrunnable(spec, f"timeout after {limits.timeout_s:g} s")
         if out.exists():

@@ -4,7 +4,7 @@ Calling a `RemoteFunction` sends the inputs into the sandbox and brings back onl
 Checks treat it like the student's function; nothing the student's code does can reach here.
 """
 from .checks.core import StudentCodeError
-from .checks.trace import OpCounts
+from .checks.trace import OpCounts, gpu_exclusive
 from . import wire
 
 class RemoteFunction:
@@ -33,7 +33,8 @@ class RemoteFunction:
         return wire.decode(reply.get("value")), grads
 
     def timed_call(self, *args, warmup=2, repeats=5, **kwargs):
-        reply = self._send("time", args, kwargs, warmup=warmup, repeats=repeats)
+        with gpu_exclusive():
+            reply = self._send("time", args, kwargs, warmup=warmup, repeats=repeats)
         return [float(t) for t in reply.get("times", [])]
 
     def __repr__(self):
