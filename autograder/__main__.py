@@ -10,6 +10,8 @@ def main(argv=None):
     b = sub.add_parser("build", help="regenerate notebooks/ and the autograder zips from solutions/")
     b.add_argument("assignments", nargs="*", help="only these assignment ids")
     b.add_argument("--check", action="store_true", help="change nothing; exit 1 if anything is stale")
+    b.add_argument("--nbgrader", action="store_true",
+                   help="after building, also export nbgrader source assignments to build/nbgrader/source/")
     g = sub.add_parser("grade", help="grade submissions without Docker")
     from .grade import add_arguments
     add_arguments(g)
@@ -21,10 +23,16 @@ def main(argv=None):
     if args.command == "build":
         from .build import build
         changed = build(args.assignments or None, check_only=args.check)
-        for path in changed:
-            print(("stale: " if args.check else "wrote: ") + str(path))
         if not changed:
             print("everything is up to date")
+        elif args.check:
+            print(f"{len(changed)} generated file(s) are stale: run `python -m autograder build`")
+        if args.nbgrader and not args.check:
+            from .nbgrader_export import export
+            for folder in export(args.assignments or None):
+                print(f"exported: {folder}")
+        elif args.nbgrader:
+            print("--check: the nbgrader export was skipped (it writes only the git-ignored build/nbgrader/)")
         return 1 if (args.check and changed) else 0
     if args.command == "grade":
         from .grade import run

@@ -101,6 +101,10 @@ def rewrite(nb, assignment: str, graded: list):
             cell.source = SUBMIT_MARKDOWN.format(notebook=notebook, assignment=assignment)
     while nb.cells and nb.cells[-1].cell_type == "markdown" and not nb.cells[-1].source.strip():
         nb.cells.pop()
+    # otter adds an answer placeholder to each written question; drop the author's own copy
+    nb.cells = [c for i, c in enumerate(nb.cells)
+                if not (i and c.cell_type == "markdown" and c.source.startswith("_Type your answer here")
+                        and nb.cells[i - 1].source == c.source)]
     return nb
 
 

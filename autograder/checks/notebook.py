@@ -3,10 +3,11 @@ import os
 
 
 def grading_mode() -> bool:
-    """True while a grader runs the notebook: the course grader sets SEQMOD_GRADING=1, and
-    otter (Gradescope, `otter run`) marks its runs with `otter.Notebook._grading_mode`.
+    """True while a grader runs the notebook: the course grader sets SEQMOD_GRADING=1, nbgrader
+    sets NBGRADER_EXECUTION=autograde, and otter (Gradescope, `otter run`) marks its runs with
+    `otter.Notebook._grading_mode`.
     Notebooks shrink slow, ungraded parts (timing sweeps, large demos) when it is true."""
-    if os.environ.get("SEQMOD_GRADING") == "1":
+    if os.environ.get("SEQMOD_GRADING") == "1" or os.environ.get("NBGRADER_EXECUTION") == "autograde":
         return True
     try:
         import otter
