@@ -7,6 +7,16 @@ from .checks.core import StudentCodeError
 from .checks.trace import OpCounts, gpu_exclusive
 from . import wire
 
+def _keep_device(device: str) -> str:
+    """Results come back on the device they were computed on (a GPU result stays on the GPU)."""
+    import torch
+    return device if device.startswith("cuda") and torch.cuda.is_available() else "cpu"
+
+
+def _decode(value):
+    return wire.decode(value, _keep_device)
+
+
 class RemoteFunction:
     def __init__(self, session, name):
         self._session, self.__name__ = session, name
@@ -19,18 +29,18 @@ class RemoteFunction:
         return reply
 
     def __call__(self, *args, **kwargs):
-        return wire.decode(self._send("call", args, kwargs).get("value"))
+        return _decode(self._send("call", args, kwargs).get("value"))
 
     def traced_call(self, *args, exclude_calls_to=(), **kwargs):
         reply = self._send("traced", args, kwargs, exclude=[str(n) for n in exclude_calls_to])
-        return wire.decode(reply.get("value")), OpCounts.from_dict(reply.get("counts"))
+        return _decode(reply.get("value")), OpCounts.from_dict(reply.get("counts"))
 
     def grad_call(self, *args, wrt=(0,), upstream=None, **kwargs):
         reply = self._send("grad", args, kwargs, wrt=[int(i) for i in wrt], upstream=wire.encode(upstream))
-        grads = wire.decode(reply.get("grads"))
+        grads = _decode(reply.get("grads"))
         if not isinstance(grads, list) or len(grads) != len(tuple(wrt)):
             raise StudentCodeError("the gradient computation returned something unexpected")
-        return wire.decode(reply.get("value")), grads
+        return _decode(reply.get("value")), grads
 
     def timed_call(self, *args, warmup=2, repeats=5, **kwargs):
         with gpu_exclusive():

@@ -98,6 +98,15 @@ def expect_shape(actual: torch.Tensor, expected_shape, name: str, dims: str = No
     fail(message + ".")
 
 
+def expect_device(actual, device_type: str, name: str):
+    """The result lives where the inputs did (e.g. CUDA in, CUDA out)."""
+    actual = as_tensor(actual, name)
+    if actual.device.type != device_type:
+        fail(f"`{name}` returned a tensor on {actual.device.type}, but its inputs were on {device_type}: "
+             "create new tensors on the input's device (x.new_zeros, torch.zeros(..., device=x.device)) "
+             "and do not move results.")
+
+
 def tolerance(dtype: torch.dtype) -> float:
     """Relative tolerance for a result computed in `dtype`, measured against the result's scale."""
     if dtype in (torch.float64, torch.complex128):
