@@ -7,13 +7,14 @@ submission, reused on the next run while the notebook is unchanged), DIR/feedbac
 students), and DIR/summary.md with a score histogram.
 """
 import json
+import multiprocessing
 import os
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from . import assignments, report, settings
@@ -57,48 +58,38 @@ def safe_name(label: str) -> str:
     return keep[:120] or "submission"
 
 
-def grade_one(submission, spec, limits, results_dir: Path, force: bool, gpu_policy: str) -> dict:
-    target = results_dir / (safe_name(submission.label) + ".json")
-    key = cache_key(submission, spec, limits, gpu_policy)
-    if not force and target.exists():
-        try:
-            saved = json.loads(target.read_text())
-            if saved.get("key") == key:
-                saved["reused"] = True
-                return saved
-        except (ValueError, OSError):
-            pass
-    if submission.problem:
-        result = report.unrunnable(spec, submission.problem)
-    else:
-        result = _judge_in_subprocess(submission, spec, limits, gpu_policy)
-    result.update(file=submission.label, key=key, reused=False)
+def _saved_result(target: Path, key: str):
+    try:
+        saved = json.loads(target.read_text())
+    except (OSError, ValueError):
+        return None
+    if saved.get("key") != key:
+        return None
+    saved["reused"] = True
+    return saved
+
+
+def _save(result, target: Path):
     tmp = target.with_name(target.name + ".tmp")
     tmp.write_text(json.dumps(result, indent=1))
     os.replace(tmp, target)
-    return result
 
 
-def _judge_in_subprocess(submission, spec, limits, gpu_policy) -> dict:
+def _judge_task(assignment, notebook: bytes, limits, gpu_policy) -> dict:
+    """Runs in a judge process of the pool (a clean process that never runs notebook code)."""
+    from .judge import grade
     with tempfile.TemporaryDirectory(prefix="seqmod-judge-") as tmp:
-        notebook = Path(tmp) / "submission.ipynb"
-        notebook.write_bytes(submission.notebook)
-        out = Path(tmp) / "result.json"
-        command = [sys.executable, "-m", "autograder", "judge", spec.id, str(notebook), str(out),
-                   "--timeout", str(limits.timeout_s), "--memory-mb", str(limits.memory_mb),
-                   "--call-timeout", str(limits.call_timeout_s),
-                   "--gpu-policy", gpu_policy]
-        env = dict(os.environ)
-        if assignments.cuda_available():  # timing tests of parallel submissions take turns
-            env["SEQMOD_GPU_LOCK"] = str(Path(tempfile.gettempdir()) / "seqmod-gpu.lock")
-        try:
-            done = subprocess.run(command, capture_output=True, text=True, cwd=assignments.ROOT,
-                                  timeout=limits.timeout_s + 120, env=env)
-        except subprocess.TimeoutExpired:
-            return report.unrunnable(spec, f"timeout after {limits.timeout_s:g} s")
-        if out.exists():
-            return json.loads(out.read_text())
-        return report.unrunnable(spec, "grader error: " + (done.stderr.strip().splitlines() or ["no output"])[-1][:300])
+        path = Path(tmp) / "submission.ipynb"
+        path.write_bytes(notebook)
+        return grade(assignment, path, limits, gpu_policy=gpu_policy)
+
+
+def _judge_pool(workers):
+    """Long-lived judge processes, forked from a server that has imported torch and the checks
+    once: no import cost per submission. They keep no state between submissions."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["autograder.judge"])
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
 
 
 class Progress:
@@ -134,18 +125,45 @@ def grade_all(assignment_id, paths, out: Path, workers=None, limits=None, force=
     results_dir = out / "results"
     results_dir.mkdir(parents=True, exist_ok=True)
     progress = Progress(len(submissions), quiet)
-    results = {}
-    with ThreadPoolExecutor(max_workers=max(1, workers or os.cpu_count() or 1)) as pool:
-        futures = {pool.submit(grade_one, s, spec, limits, results_dir, force, gpu_policy): s for s in submissions}
-        for future in as_completed(futures):
-            submission = futures[future]
-            try:
-                result = future.result()
-            except Exception as error:  # noqa: BLE001 - the batch goes on; the row says why
-                result = report.unrunnable(spec, f"grader error: {type(error).__name__}: {error}")
-                result["file"] = submission.label
-            results[submission.label] = result
-            progress.tick(submission.label, result)
+    workers = max(1, workers or os.cpu_count() or 1)
+    if assignments.cuda_available():  # timing tests of parallel submissions take turns
+        os.environ["SEQMOD_GPU_LOCK"] = str(Path(tempfile.gettempdir()) / "seqmod-gpu.lock")
+    results, pending = {}, []
+    for submission in submissions:
+        target = results_dir / (safe_name(submission.label) + ".json")
+        key = cache_key(submission, spec, limits, gpu_policy)
+        saved = None if force else _saved_result(target, key)
+        if saved is None and submission.problem:
+            saved = dict(report.unrunnable(spec, submission.problem), file=submission.label, key=key, reused=False)
+            _save(saved, target)
+        if saved is not None:
+            results[submission.label] = saved
+            progress.tick(submission.label, saved)
+        else:
+            pending.append((submission, target, key))
+    for attempt in (1, 2):  # a judge process that dies takes its pool down: retry once in a new one
+        if not pending:
+            break
+        broken = []
+        with _judge_pool(min(workers, len(pending))) as pool:
+            futures = {pool.submit(_judge_task, spec.id, s.notebook, limits, gpu_policy): (s, t, k)
+                       for s, t, k in pending}
+            for future in as_completed(futures):
+                submission, target, key = futures[future]
+                try:
+                    result = future.result()
+                except BrokenProcessPool:
+                    if attempt == 1:
+                        broken.append((submission, target, key))
+                        continue
+                    result = report.unrunnable(spec, "grader error: the judge process died")
+                except Exception as error:  # noqa: BLE001 - the batch goes on; the row says why
+                    result = report.unrunnable(spec, f"grader error: {type(error).__name__}: {error}")
+                result.update(file=submission.label, key=key, reused=False)
+                _save(result, target)
+                results[submission.label] = result
+                progress.tick(submission.label, result)
+        pending = broken
     ordered = [results[s.label] for s in submissions]
     report.write_all(spec, ordered, out, time.monotonic() - progress.started)
     return ordered

@@ -25,6 +25,9 @@ from autograder import assignments  # noqa: E402
 from autograder.grade import grade_all  # noqa: E402
 from tests import notebooks  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "tools"))
+from make_samples import filled  # noqa: E402
+
 
 def make_submissions(assignment, copies, folder: Path):
     folder.mkdir(parents=True)
@@ -33,8 +36,10 @@ def make_submissions(assignment, copies, folder: Path):
         for sample in samples:
             shutil.copy(sample, folder / f"{sample.stem}_{k}.ipynb")
     mutants = __import__(f"tests.mutants.{assignment}", fromlist=["MUTANTS"]).MUTANTS
-    for mutant in mutants:
-        notebooks.write(notebooks.with_replacements(assignment, mutant.replace), folder / f"mutant_{mutant.name}.ipynb")
+    spec = assignments.Assignment(assignment)
+    for mutant in mutants:  # a student's notebook with one known mistake
+        nb = notebooks.with_replacements(assignment, mutant.replace, base=filled(spec, 1.0))
+        notebooks.write(nb, folder / f"mutant_{mutant.name}.ipynb")
     return sorted(folder.glob("*.ipynb"))
 
 

@@ -136,13 +136,16 @@ def expect_close(actual, reference: torch.Tensor, name: str, *, dims: str = None
                  where: str = None, rtol: float = None):
     """Compare a student result with a float64 reference.
 
-    `mistakes` maps a hint ("W applied transposed") to what that mistake would have returned;
-    when the student's result matches one, the hint becomes the message. `where` describes
+    `mistakes` maps a hint ("W applied transposed") to what that mistake would have returned
+    (or is a function returning that dict, called only when the result is wrong); when the
+    student's result matches one, the hint becomes the message. `where` describes
     the inputs in words (never their values), e.g. "T = 7, N = 1".
     """
     actual = as_tensor(actual, name)
     reference = reference.detach().cpu()
     context = f" (inputs: {where})" if where else ""
+    if callable(mistakes):
+        mistakes = _Lazy(mistakes)
     if tuple(actual.shape) != tuple(reference.shape):
         for hint, wrong in (mistakes or {}).items():
             if wrong is not None and close(actual.detach().cpu(), wrong.detach().cpu(), 1e-4):
@@ -162,6 +165,21 @@ def expect_close(actual, reference: torch.Tensor, name: str, *, dims: str = None
             fail(f"`{name}` is wrong{context}: {hint}.")
     fail(f"`{name}` does not match the reference{context}: largest error {err:.3g} relative to "
          f"the output's scale (allowed {rtol:.0e}){_first_mismatch(actual, reference, rtol, dims)}.")
+
+
+class _Lazy:
+    """A mistakes dict computed on first use (mistake models cost time; most results are right)."""
+
+    def __init__(self, make):
+        self._make, self._value = make, None
+
+    def items(self):
+        if self._value is None:
+            self._value = self._make() or {}
+        return self._value.items()
+
+    def __bool__(self):
+        return True
 
 
 def _first_mismatch(actual, reference, rtol, dims):
