@@ -37,9 +37,12 @@ def test_committed_files_are_current(fresh_builds, assignment):
 
 
 def solution_lines(master):
-    """Distinctive lines inside `# BEGIN SOLUTION` ... `# END SOLUTION` blocks of the master."""
-    lines = []
+    """Lines that only occur inside `# BEGIN SOLUTION` ... `# END SOLUTION` blocks of the master
+    (a line that also stands in ordinary, visible code is no leak)."""
+    hidden, visible = [], set()
     for cell in master.cells:
+        if cell.cell_type != "code":
+            continue
         inside = False
         for line in cell.source.split("\n"):
             marker = line.strip()
@@ -47,9 +50,11 @@ def solution_lines(master):
                 inside = True
             elif marker in ("# END SOLUTION", "END SOLUTION"):
                 inside = False
-            elif inside and cell.cell_type == "code" and len(marker) > 12 and not marker.startswith("#"):
-                lines.append(marker)
-    return lines
+            elif inside and len(marker) > 12 and not marker.startswith("#"):
+                hidden.append(marker)
+            elif not inside:
+                visible.add(marker)
+    return [line for line in hidden if line not in visible]
 
 
 @pytest.mark.parametrize("assignment", IDS)
@@ -126,3 +131,14 @@ def test_regeneration_reports_test_and_point_changes(tmp_path):
     assert "+ test q2/test_follows_the_recurrence (1 pt, public)" in report
     assert "- test q2/test_follows_recurrence removed" in report
     assert "q3" not in report
+
+
+def test_public_bundle_is_current():
+    """What Colab notebooks download: the checks library, public tests and pins, as committed."""
+    from autograder.build import PUBLIC_BUNDLE, public_bundle
+    assert PUBLIC_BUNDLE.exists(), "run `python -m autograder build`"
+    assert PUBLIC_BUNDLE.read_bytes() == public_bundle({}), "notebooks/course_public.zip is stale: rebuild"
+    with zipfile.ZipFile(PUBLIC_BUNDLE) as archive:
+        names = archive.namelist()
+    assert "autograder/checks/core.py" in names and "requirements.txt" in names
+    assert not any(n.startswith(("autograder/hidden", "autograder/references", "solutions")) for n in names)
