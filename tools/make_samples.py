@@ -5,6 +5,7 @@ For each assignment: `full.ipynb` (every graded function filled in with the refe
 They are what a student would hand in; the demo grades them.
 """
 import ast
+import re
 import sys
 from pathlib import Path
 
@@ -36,6 +37,18 @@ def filled(spec, fraction):
         name = defined(student.cells[index].source)[0]
         code = solutions[name].replace("    # BEGIN SOLUTION\n", "").replace("    # END SOLUTION\n", "")
         student.cells[index].source = code.replace("    # END SOLUTION", "").rstrip()
+    if fraction >= 1.0:  # value answers too: `name = ...` lines become the master's `# SOLUTION` line
+        values = {}
+        for cell in master.cells:
+            for line in cell.source.split("\n") if cell.cell_type == "code" else []:
+                match = re.match(r"^(\s*)(\w+)\s*=\s*(.+?)\s*#\s*SOLUTION\s*$", line)
+                if match:
+                    values[match.group(2)] = f"{match.group(1)}{match.group(2)} = {match.group(3)}"
+        for cell in student.cells:
+            if cell.cell_type == "code":
+                cell.source = "\n".join(
+                    values.get(m.group(2), line) if (m := re.match(r"^(\s*)(\w+)\s*=\s*\.\.\.\s*(#.*)?$", line))
+                    else line for line in cell.source.split("\n"))
     for cell in student.cells:
         if cell.cell_type == "markdown" and "_Type your answer here" in cell.source:
             cell.source = "My answer: (written answers are graded by hand)"
