@@ -18,7 +18,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from . import assignments, report, settings
-from .sandbox import Limits
+from .sandbox import Limits, ZygoteServer
 from .submissions import collect
 
 RESULT_VERSION = 1
@@ -75,13 +75,20 @@ def _save(result, target: Path):
     os.replace(tmp, target)
 
 
-def _judge_task(assignment, notebook: bytes, limits, gpu_policy) -> dict:
+def _judge_task(assignment, notebook: bytes, limits, gpu_policy, zygote) -> dict:
     """Runs in a judge process of the pool (a clean process that never runs notebook code)."""
     from .judge import grade
     with tempfile.TemporaryDirectory(prefix="seqmod-judge-") as tmp:
         path = Path(tmp) / "submission.ipynb"
         path.write_bytes(notebook)
-        return grade(assignment, path, limits, gpu_policy=gpu_policy)
+        return grade(assignment, path, limits, gpu_policy=gpu_policy, zygote=zygote)
+
+
+def _one_thread():
+    """Parallelism comes from grading several submissions at once: a judge's own torch threads
+    would only spin against the sandboxes for the same cores."""
+    import torch
+    torch.set_num_threads(1)
 
 
 def _judge_pool(workers):
@@ -89,7 +96,7 @@ def _judge_pool(workers):
     once: no import cost per submission. They keep no state between submissions."""
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["autograder.judge"])
-    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_one_thread)
 
 
 class Progress:
@@ -114,6 +121,32 @@ class Progress:
             if self.done == self.total:
                 sys.stderr.write("\n")
             sys.stderr.flush()
+
+
+def _judge_batch(spec, pending, workers, limits, gpu_policy, zygote):
+    """Judge (submission, target, key) triples in a pool; yield (submission, saved result)."""
+    for attempt in (1, 2):  # a judge process that dies takes its pool down: retry once in a new one
+        if not pending:
+            return
+        broken = []
+        with _judge_pool(min(workers, len(pending))) as pool:
+            futures = {pool.submit(_judge_task, spec.id, s.notebook, limits, gpu_policy, zygote): (s, t, k)
+                       for s, t, k in pending}
+            for future in as_completed(futures):
+                submission, target, key = futures[future]
+                try:
+                    result = future.result()
+                except BrokenProcessPool:
+                    if attempt == 1:
+                        broken.append((submission, target, key))
+                        continue
+                    result = report.unrunnable(spec, "grader error: the judge process died")
+                except Exception as error:  # noqa: BLE001 - the batch goes on; the row says why
+                    result = report.unrunnable(spec, f"grader error: {type(error).__name__}: {error}")
+                result.update(file=submission.label, key=key, reused=False)
+                _save(result, target)
+                yield submission, result
+        pending = broken
 
 
 def grade_all(assignment_id, paths, out: Path, workers=None, limits=None, force=False, quiet=True,
@@ -141,29 +174,11 @@ def grade_all(assignment_id, paths, out: Path, workers=None, limits=None, force=
             progress.tick(submission.label, saved)
         else:
             pending.append((submission, target, key))
-    for attempt in (1, 2):  # a judge process that dies takes its pool down: retry once in a new one
-        if not pending:
-            break
-        broken = []
-        with _judge_pool(min(workers, len(pending))) as pool:
-            futures = {pool.submit(_judge_task, spec.id, s.notebook, limits, gpu_policy): (s, t, k)
-                       for s, t, k in pending}
-            for future in as_completed(futures):
-                submission, target, key = futures[future]
-                try:
-                    result = future.result()
-                except BrokenProcessPool:
-                    if attempt == 1:
-                        broken.append((submission, target, key))
-                        continue
-                    result = report.unrunnable(spec, "grader error: the judge process died")
-                except Exception as error:  # noqa: BLE001 - the batch goes on; the row says why
-                    result = report.unrunnable(spec, f"grader error: {type(error).__name__}: {error}")
-                result.update(file=submission.label, key=key, reused=False)
-                _save(result, target)
+    if pending:
+        with ZygoteServer() as zygote:  # imports torch once for the whole batch
+            for submission, result in _judge_batch(spec, pending, workers, limits, gpu_policy, zygote.address):
                 results[submission.label] = result
                 progress.tick(submission.label, result)
-        pending = broken
     ordered = [results[s.label] for s in submissions]
     report.write_all(spec, ordered, out, time.monotonic() - progress.started)
     return ordered

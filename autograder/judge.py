@@ -46,15 +46,16 @@ def validate_notebook(path: Path):
 class Session:
     """A sandboxed submission that is restarted when a test crashes or hangs it."""
 
-    def __init__(self, notebook, limits, gpu):
-        self.notebook, self.limits, self.gpu = notebook, limits, gpu
+    def __init__(self, notebook, limits, gpu, zygote=None):
+        self.notebook, self.limits, self.gpu, self.zygote = notebook, limits, gpu, zygote
         self.box = None
         self.ready = None
         self.restarts = 0
         self.deadline = time.monotonic() + limits.timeout_s
 
     def open(self):
-        self.box = SandboxedNotebook(self.notebook, self.limits, gpu=self.gpu, deadline=self.deadline)
+        self.box = SandboxedNotebook(self.notebook, self.limits, gpu=self.gpu, deadline=self.deadline,
+                                     zygote=self.zygote)
         self.box.start()
         self.ready = self.box.wait_ready()
         return self.ready
@@ -72,7 +73,8 @@ class Session:
         return self.open()
 
 
-def grade(assignment: str, notebook: Path, limits: Limits, gpu=None, gpu_policy="exclude") -> dict:
+def grade(assignment: str, notebook: Path, limits: Limits, gpu=None, gpu_policy="exclude", zygote=None) -> dict:
+    """Grade one notebook. `zygote`: address of a warm `sandbox.ZygoteServer` (faster start)."""
     spec = assignments.get(assignment)
     questions = load_questions(spec.zip_path)
     gpu = assignments.cuda_available() if gpu is None else gpu
@@ -93,7 +95,7 @@ def grade(assignment: str, notebook: Path, limits: Limits, gpu=None, gpu_policy=
         result["status"] = problem
         _fail_all(result, questions, problem)
         return _finish(result, started)
-    session = Session(notebook, limits, gpu)
+    session = Session(notebook, limits, gpu, zygote)
     try:
         ready = session.open()
         result["cell_errors"] = ready.get("cell_errors", [])[:20]
@@ -113,6 +115,7 @@ def _run_cases(session, questions, result):
     for question in questions:
         for case in question.cases:
             record = {"name": case.name, "points": case.points, "hidden": case.hidden}
+            case_started = time.monotonic()
             try:
                 case.func(**resolve(session, case.params))
                 record.update(passed=True, message="passed")
@@ -132,6 +135,7 @@ def _run_cases(session, questions, result):
             except Exception as error:  # noqa: BLE001 - a check that breaks on odd output fails
                 record.update(passed=False, message=f"could not check the result ({type(error).__name__}: {error})")
                 result.setdefault("grader_errors", []).append(traceback.format_exc()[-2000:])
+            record["seconds"] = round(time.monotonic() - case_started, 3)
             entry = result["questions"][question.name]
             entry["cases"].append(record)
             if record["passed"]:

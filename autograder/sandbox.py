@@ -12,12 +12,14 @@ Isolation (Linux, no Docker, no root needed where unprivileged user namespaces a
 Where namespaces are not available the worker still runs in its own process with the same limits,
 and the result says that isolation was reduced.
 """
+import json
 import os
 import resource
 import secrets
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -31,6 +33,7 @@ from . import wire
 PACKAGE = Path(__file__).resolve().parent
 SANDBOX_MOUNT = "/sandbox"
 SYSTEM_DIRS = ["usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc"]
+ZYGOTE_FAILED = "failed"
 
 
 @dataclass
@@ -80,6 +83,7 @@ def stage_public_library(lib: Path):
     lib.mkdir(parents=True)
     shutil.copy(PACKAGE / "worker.py", lib / "worker.py")
     shutil.copy(PACKAGE / "wire.py", lib / "wire.py")
+    shutil.copy(PACKAGE / "zygote.py", lib / "zygote.py")
     (lib / "autograder").mkdir()
     (lib / "autograder" / "__init__.py").write_text('"""Public part of the course autograder."""\n')
     shutil.copytree(PACKAGE / "checks", lib / "autograder" / "checks",
@@ -95,7 +99,143 @@ def stage_public_library(lib: Path):
         "    def export(self, *args, **kwargs):\n        pass\n")
 
 
-def _mount_script(root: str, scratch: str, python_dirs, gpu: bool) -> str:
+def worker_environment(library: str, home: str) -> dict:
+    """The whole environment of a notebook's process (nothing of the grader's leaks in)."""
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": home,
+        "PYTHONPATH": library,
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONUNBUFFERED": "1",
+        "MPLBACKEND": "Agg",
+        "SEQMOD_GRADING": "1",
+        "OMP_NUM_THREADS": os.environ.get("SEQMOD_WORKER_THREADS", "1"),
+        "MKL_NUM_THREADS": os.environ.get("SEQMOD_WORKER_THREADS", "1"),
+        "LANG": "C.UTF-8",
+    }
+    if "CUDA_VISIBLE_DEVICES" in os.environ:
+        env["CUDA_VISIBLE_DEVICES"] = os.environ["CUDA_VISIBLE_DEVICES"]
+    return env
+
+
+class ZygoteServer:
+    """One warm zygote (see zygote.py) for a grading batch: imports torch once, forks per notebook.
+
+    Use as a context manager; `address` is None when it could not start, and sandboxes then
+    start a fresh interpreter each, as before.
+    """
+
+    def __init__(self, startup_timeout_s=120.0):
+        self.startup_timeout_s = startup_timeout_s
+        self.address = None
+        self._folder = None
+        self._process = None
+
+    def __enter__(self):
+        """Launch the zygote and return at once: its imports overlap the judges' start-up.
+        A sandbox that asks before it is ready waits for it (see `connect_to_zygote`)."""
+        self._folder = Path(tempfile.mkdtemp(prefix="seqmod-zygote-")).resolve()
+        os.chmod(self._folder, 0o700)  # the socket is reachable by the grader only
+        stage = self._folder / "lib"
+        stage_public_library(stage)
+        self.address = str(self._folder / "socket")
+        with open(self._folder / "zygote.log", "wb") as log:
+            self._process = subprocess.Popen(
+                [sys.executable, str(stage / "zygote.py"), self.address], cwd=str(stage),
+                env=worker_environment(str(stage), home=str(self._folder)),
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log)
+        threading.Thread(target=self._watch_start, args=(self._process, self._folder), daemon=True).start()
+        return self
+
+    def _watch_start(self, process, folder):
+        ready = select.select([process.stdout], [], [], self.startup_timeout_s)[0]
+        if not (ready and process.stdout.readline().strip() == b"ready"):
+            (folder / ZYGOTE_FAILED).touch()  # waiting sandboxes give up and start afresh
+            process.kill()
+
+    def __exit__(self, *exc):
+        if self._process is not None:
+            self._process.stdin.close()  # the zygote ends itself and kills what it started
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+            self._process.stdout.close()
+            self._process = None
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder = None
+
+
+def connect_to_zygote(address, wait_s=120.0):
+    """A connection to the zygote at `address`, waiting while it starts; None if it never does."""
+    folder = Path(address).parent
+    give_up = time.monotonic() + wait_s
+    while True:
+        connection = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            connection.connect(address)
+            return connection
+        except (FileNotFoundError, ConnectionRefusedError):
+            connection.close()
+            if (folder / ZYGOTE_FAILED).exists() or not folder.exists() or time.monotonic() > give_up:
+                return None
+            time.sleep(0.05)
+        except OSError:
+            connection.close()
+            return None
+
+
+class ZygoteChild:
+    """The `Popen`-like handle of a notebook process forked by the zygote.
+
+    Its exit code arrives over the connection (the zygote is its parent); killing goes through
+    the zygote too, which can never hit a recycled process id.
+    """
+
+    def __init__(self, connection, pid, stdout):
+        self.connection, self.pid, self.stdout = connection, pid, stdout
+        self.returncode = None
+
+    def poll(self):
+        if self.returncode is None:
+            self._receive(0)
+        return self.returncode
+
+    def wait(self, timeout=None):
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.returncode is None:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise subprocess.TimeoutExpired("notebook", timeout)
+            self._receive(remaining)
+        return self.returncode
+
+    def _receive(self, timeout):
+        if self.connection is None:
+            return
+        if not select.select([self.connection], [], [], timeout)[0]:
+            return
+        try:
+            message = json.loads(self.connection.recv(65536) or b"{}")
+        except (OSError, ValueError):
+            message = {}
+        self.returncode = int(message.get("exit", -signal.SIGKILL))  # silence: the zygote died
+
+    def kill(self):
+        try:
+            self.connection.send(b"kill")
+        except OSError:
+            pass
+
+    def release(self):
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None
+
+
+def _mount_script(root: str, scratch: str, python_dirs, gpu: bool, then_exec=True) -> str:
     q = lambda p: "'" + str(p).replace("'", "'\\''") + "'"  # noqa: E731
     lines = ["set -e", 'PATH="$PATH:/usr/sbin:/sbin"', f"R={q(root)}", 'mount -t tmpfs -o size=256m,mode=755 sandbox "$R"']
     for d in SYSTEM_DIRS:
@@ -122,11 +262,10 @@ def _mount_script(root: str, scratch: str, python_dirs, gpu: bool) -> str:
                   'mkdir -p "$R$f"; mount --rbind "$f" "$R$f"; else touch "$R$f"; '
                   'mount --bind "$f" "$R$f"; fi; done',
                   'mkdir -p "$R/sys" && mount --rbind /sys "$R/sys" && mount -o remount,bind,ro "$R/sys" || true']
-    lines += [
-        'cd "$R"', "pivot_root . oldroot", "umount -l /oldroot", "rmdir /oldroot",
-        f"cd {SANDBOX_MOUNT}/work",
-        'exec setpriv --bounding-set -all --inh-caps -all --no-new-privs -- "$@"',
-    ]
+    lines += ['cd "$R"', "pivot_root . oldroot", "umount -l /oldroot", "rmdir /oldroot"]
+    if then_exec:  # a fresh interpreter; the zygote's child drops its privileges itself
+        lines += [f"cd {SANDBOX_MOUNT}/work",
+                  'exec setpriv --bounding-set -all --inh-caps -all --no-new-privs -- "$@"']
     return "\n".join(lines)
 
 
@@ -146,8 +285,9 @@ class _DeadlineReader:
 class SandboxedNotebook:
     """A submission executing in its own sandboxed process, answering requests afterwards."""
 
-    def __init__(self, notebook: Path, limits: Limits, isolate=None, gpu=False, deadline=None):
+    def __init__(self, notebook: Path, limits: Limits, isolate=None, gpu=False, deadline=None, zygote=None):
         self.notebook = Path(notebook)
+        self.zygote = zygote  # address of a warm ZygoteServer, or None to start a fresh interpreter
         self.limits = limits
         self.isolated = isolation_available() if isolate is None else isolate
         self.gpu = gpu
@@ -169,53 +309,69 @@ class SandboxedNotebook:
         inside = SANDBOX_MOUNT if self.isolated else str(self._scratch)
         req_r, req_w = os.pipe()
         resp_r, resp_w = os.pipe()
-        env = {
-            "PATH": "/usr/local/bin:/usr/bin:/bin",
-            "HOME": f"{inside}/work",
-            "PYTHONPATH": f"{inside}/lib",
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "PYTHONUNBUFFERED": "1",
-            "MPLBACKEND": "Agg",
-            "SEQMOD_GRADING": "1",
-            "OMP_NUM_THREADS": os.environ.get("SEQMOD_WORKER_THREADS", "1"),
-            "MKL_NUM_THREADS": os.environ.get("SEQMOD_WORKER_THREADS", "1"),
-            "SEQMOD_REQUEST_FD": str(req_r),
-            "SEQMOD_RESPONSE_FD": str(resp_w),
-            "LANG": "C.UTF-8",
-        }
-        if "CUDA_VISIBLE_DEVICES" in os.environ:
-            env["CUDA_VISIBLE_DEVICES"] = os.environ["CUDA_VISIBLE_DEVICES"]
-        command = [sys.executable, f"{inside}/lib/worker.py", f"{inside}/work/submission.ipynb"]
+        env = worker_environment(f"{inside}/lib", home=f"{inside}/work")
+        python_dirs = sorted({os.path.realpath(sys.prefix), os.path.realpath(sys.base_prefix)})
+        root = self._scratch / "root"
         if self.isolated:
-            root = self._scratch / "root"
             root.mkdir()
-            python_dirs = sorted({os.path.realpath(sys.prefix), os.path.realpath(sys.base_prefix)})
-            script = _mount_script(str(root), str(self._scratch), python_dirs, self.gpu)
-            command = ["unshare", "--user", "--map-root-user", "--mount", "--pid", "--fork",
-                       "--net", "--kill-child", "--", "sh", "-c", script, "sandbox"] + command
-        else:
-            env["HOME"] = str(work)
-        limits, gpu = self.limits, self.gpu
+        launched = False
+        if self.zygote is not None:
+            script = _mount_script(str(root), str(self._scratch), python_dirs, self.gpu, then_exec=False)
+            launched = self._start_from_zygote(env, inside, script, req_r, resp_w)
+        if not launched:
+            env.update(SEQMOD_REQUEST_FD=str(req_r), SEQMOD_RESPONSE_FD=str(resp_w))
+            command = [sys.executable, f"{inside}/lib/worker.py", f"{inside}/work/submission.ipynb"]
+            if self.isolated:
+                script = _mount_script(str(root), str(self._scratch), python_dirs, self.gpu)
+                command = ["unshare", "--user", "--map-root-user", "--mount", "--pid", "--fork",
+                           "--net", "--kill-child", "--", "sh", "-c", script, "sandbox"] + command
+            rlimits = self._rlimits()
 
-        def apply_limits():
-            os.setsid()
-            if not gpu:  # CUDA reserves huge virtual ranges; on a GPU the cap is not applied
-                memory = limits.memory_mb * 1024 * 1024
-                resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-            size = limits.file_mb * 1024 * 1024
-            resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+            def apply_limits():
+                os.setsid()
+                for name, value in rlimits.items():
+                    resource.setrlimit(getattr(resource, name), (value, value))
 
-        self.process = subprocess.Popen(
-            command, env=env, cwd=str(work), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, pass_fds=(req_r, resp_w), preexec_fn=apply_limits)
+            self.process = subprocess.Popen(
+                command, env=env, cwd=str(work), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT, pass_fds=(req_r, resp_w), preexec_fn=apply_limits)
         os.close(req_r)
         os.close(resp_w)
         self._requests = os.fdopen(req_w, "wb", buffering=0)
         self._responses = os.fdopen(resp_r, "rb", buffering=0)
         if self.deadline is None:
-            self.deadline = time.monotonic() + limits.timeout_s
+            self.deadline = time.monotonic() + self.limits.timeout_s
         threading.Thread(target=self._drain_output, daemon=True).start()
+
+    def _rlimits(self) -> dict:
+        limits = {"RLIMIT_CORE": 0, "RLIMIT_FSIZE": self.limits.file_mb * 1024 * 1024}
+        if not self.gpu:  # CUDA reserves huge virtual ranges; on a GPU the cap is not applied
+            limits["RLIMIT_AS"] = self.limits.memory_mb * 1024 * 1024
+        return limits
+
+    def _start_from_zygote(self, env, inside, script, req_r, resp_w) -> bool:
+        """Ask the batch's zygote for a child; False when it cannot answer (then start afresh)."""
+        request = {"isolate": self.isolated, "mount_script": script, "workdir": f"{inside}/work",
+                   "library": f"{inside}/lib", "notebook": f"{inside}/work/submission.ipynb",
+                   "env": env, "rlimits": self._rlimits()}
+        connection = connect_to_zygote(self.zygote)
+        if connection is None:
+            return False
+        out_r, out_w = os.pipe()
+        try:
+            connection.settimeout(30)
+            socket.send_fds(connection, [json.dumps(request).encode()], [req_r, resp_w, out_w])
+            reply = json.loads(connection.recv(65536) or b"{}")
+            pid = int(reply["pid"])
+        except (OSError, ValueError, KeyError, TypeError):
+            connection.close()
+            os.close(out_r)
+            os.close(out_w)
+            return False
+        os.close(out_w)
+        connection.settimeout(None)
+        self.process = ZygoteChild(connection, pid, os.fdopen(out_r, "rb", buffering=0))
+        return True
 
     def _drain_output(self):
         stream = self.process.stdout
@@ -230,14 +386,19 @@ class SandboxedNotebook:
 
     def close(self):
         if self.process is not None and self.process.poll() is None:
-            try:
-                os.killpg(self.process.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+            if isinstance(self.process, ZygoteChild):
+                self.process.kill()
+            else:
+                try:  # the whole process group: unshare, its shell and the notebook
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
             try:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 pass
+        if isinstance(self.process, ZygoteChild):
+            self.process.release()
         for stream in (getattr(self, "_requests", None), getattr(self, "_responses", None)):
             try:
                 stream and stream.close()

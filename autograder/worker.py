@@ -35,7 +35,7 @@ def execute_notebook(path: str):
     from IPython.core.interactiveshell import InteractiveShell
 
     nb = nbformat.read(path, as_version=4)
-    shell = InteractiveShell.instance()
+    shell = InteractiveShell.instance(colors="nocolor")  # tracebacks reach TAs as plain text
     shell.user_ns["__name__"] = "__main__"
     errors = []
     code_cells = [c for c in nb.cells if c.get("cell_type") == "code"]

@@ -46,3 +46,23 @@ def test_installed_versions_match_the_pins():
     from importlib.metadata import version
     for name, pinned in pins_from_requirements().items():
         assert version(name).split("+")[0] == pinned, f"{name}: installed {version(name)}, pinned {pinned}"
+
+
+def python_from(environment_text):
+    match = re.search(r"^\s+- python=(\d+\.\d+)", environment_text, re.M)
+    return match and match.group(1)
+
+
+def test_autograder_zips_use_the_same_python_and_pins():
+    """Gradescope builds its image from the zip's environment.yml: same Python, same pins."""
+    import zipfile
+    python = python_from((ROOT / "environment.yml").read_text())
+    assert python == "3.11"
+    zips = sorted((ROOT / "autograder" / "zips").glob("*.zip"))
+    assert zips
+    for path in zips:
+        text = zipfile.ZipFile(path).read("environment.yml").decode()
+        assert python_from(text) == python, f"{path.name} builds Python {python_from(text)}"
+        shipped = {m.group(1).lower(): m.group(2) for m in re.finditer(r"- ([A-Za-z0-9_.-]+)==([^\s#]+)", text)}
+        for name, pinned in pins_from_requirements().items():
+            assert shipped.get(name) == pinned, f"{path.name}: {name} {shipped.get(name)} != {pinned}"

@@ -153,6 +153,8 @@ def batch(tmp_path_factory):
         "crashes_inside_function": reference_with(HANG_ON_T1.replace("while True:\n            pass", "import ctypes\n        ctypes.string_at(0)")),
         "leaves_processes_behind": reference_with(
             "import subprocess\nsubprocess.Popen(['sleep', '1234.5'], start_new_session=True)"),
+        "leaves_its_own_session_behind": reference_with(  # the notebook's process leaves the group
+            "import os, subprocess\nos.setsid()\nsubprocess.Popen(['sleep', '1234.5'])"),
         # cheats (all on top of the blank notebook: no honest work)
         "cheat_patch_comparisons": blank_with(PATCH_COMPARISONS),
         "cheat_patch_otter": blank_with(PATCH_OTTER),
@@ -287,3 +289,52 @@ def test_sandbox_has_no_network(batch):
 def test_feedback_never_shows_hidden_inputs(batch):
     text = (batch["out"] / "feedback" / "blank.ipynb.md").read_text()
     assert "hidden" in text and "tensor(" not in text
+
+
+POISON = '''
+import os, signal, torch
+import autograder.checks.core as core
+torch.poisoned = True
+torch.allclose = lambda *a, **k: True
+core.expect_close = lambda *a, **k: None
+for path in ("/tmp/poison", os.path.expanduser("~/poison")):
+    open(path, "w").write("x")
+'''
+
+INSPECT = f'''
+import os, torch
+import autograder.checks.core as core
+inherited = [hasattr(torch, "poisoned"), torch.allclose(torch.zeros(1), torch.ones(1)),
+             getattr(core.expect_close, "__name__", ""), os.path.exists("/tmp/poison"),
+             os.path.exists(os.path.expanduser("~/poison"))]
+with open("/proc/self/status") as status:
+    capabilities = sorted(line.split()[1] for line in status if line.startswith(("CapEff", "CapPrm", "CapBnd")))
+pid = os.getpid()
+sees_repository = os.path.exists({str(ROOT / "solutions")!r})
+'''
+
+
+def test_zygote_children_start_clean_and_unprivileged(tmp_path):
+    """Notebooks forked from the batch's warm zygote share nothing: what one changes in memory,
+    in /tmp or at home is not there for the next; each runs as PID 1 of its own namespace with no
+    capabilities and without the host's files."""
+    from autograder.sandbox import SandboxedNotebook, ZygoteChild, ZygoteServer
+    poison, inspect = tmp_path / "poison.ipynb", tmp_path / "inspect.ipynb"
+    notebooks.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(POISON)]), poison)
+    notebooks.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(INSPECT)]), inspect)
+    limits = Limits(timeout_s=60, memory_mb=3072)
+    with ZygoteServer() as zygote:
+        with SandboxedNotebook(poison, limits, zygote=zygote.address) as box:
+            assert box.wait_ready()["cell_errors"] == []
+            assert isinstance(box.process, ZygoteChild), "the zygote did not start"
+        with SandboxedNotebook(inspect, limits, zygote=zygote.address) as box:
+            ready = box.wait_ready()
+            assert ready["cell_errors"] == [], ready
+            names = box.request({"op": "describe", "names": ["inherited", "capabilities", "pid",
+                                                             "sees_repository"]})["names"]
+    values = {name: entry["value"] for name, entry in names.items()}
+    assert values["inherited"] == [False, False, "expect_close", False, False]
+    if isolation_available():
+        assert values["capabilities"] == ["0000000000000000"] * 3
+        assert values["pid"] == 1
+        assert values["sees_repository"] is False

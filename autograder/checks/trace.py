@@ -32,9 +32,12 @@ BOOKKEEPING_OPS = {"detach", "alias", "lift_fresh", "_to_copy", "clone", "copy_"
 
 @dataclass
 class OpCounts:
-    """How many times each aten op ran (overload names dropped)."""
+    """How many times each aten op ran (overload names dropped), and the number of elements of
+    the largest tensor an arithmetic op produced (an n x n intermediate shows up there even when
+    the op counts look right)."""
 
     counts: Counter = field(default_factory=Counter)
+    largest_output: int = 0
 
     def total(self) -> int:
         return sum(self.counts.values())
@@ -56,15 +59,18 @@ class OpCounts:
         return self.of(FFT_OPS)
 
     def to_dict(self) -> dict:
-        return dict(self.counts)
+        return {"ops": dict(self.counts), "largest_output": self.largest_output}
 
     @classmethod
     def from_dict(cls, data: dict) -> "OpCounts":
+        data = data if isinstance(data, dict) else {}
+        ops = data.get("ops") if isinstance(data.get("ops"), dict) else {}
         counts = Counter()
-        for op, n in (data or {}).items():
+        for op, n in ops.items():
             if isinstance(op, str) and isinstance(n, int) and n >= 0:
                 counts[op] = n
-        return cls(counts)
+        largest = data.get("largest_output")
+        return cls(counts, largest if isinstance(largest, int) and largest >= 0 else 0)
 
     def summary(self, top=6) -> str:
         common = ", ".join(f"{op} x{n}" for op, n in self.counts.most_common(top))
@@ -75,12 +81,19 @@ class _Counter(TorchDispatchMode):
     def __init__(self):
         super().__init__()
         self.counts = Counter()
+        self.largest_output = 0
         self.paused = 0
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        result = func(*args, **(kwargs or {}))
         if not self.paused:
-            self.counts[func._schema.name.split("::")[-1]] += 1
-        return func(*args, **(kwargs or {}))
+            name = func._schema.name.split("::")[-1]
+            self.counts[name] += 1
+            if name not in BOOKKEEPING_OPS:  # views and fills can be big without costing anything
+                for value in (result if isinstance(result, (tuple, list)) else (result,)):
+                    if isinstance(value, torch.Tensor):
+                        self.largest_output = max(self.largest_output, value.numel())
+        return result
 
     def uncounted(self, fn):
         def wrapper(*args, **kwargs):
@@ -108,7 +121,7 @@ def count_ops_locally(fn, *args, exclude_calls_to=(), **kwargs):
             result = fn(*args, **kwargs)
     finally:
         namespace.update(saved)
-    return result, OpCounts(mode.counts)
+    return result, OpCounts(mode.counts, mode.largest_output)
 
 
 def traced_call(fn, *args, exclude_calls_to=(), **kwargs):

@@ -152,7 +152,8 @@ def ridge_gradients_reach_all_inputs(ridge_attention):
 
 
 def ridge_one_solve_for_any_n(ridge_attention):
-    """One d x d solve per problem: the number of solve/factorization ops may not grow with n."""
+    """One d x d solve per problem: the number of solve/factorization ops may not grow with n,
+    and no n x n matrix (the push-through form, or attention weights formed before V)."""
     gen = fresh_generator()
     counts, solves = {}, {}
     for n in (16, 256):
@@ -167,6 +168,12 @@ def ridge_one_solve_for_any_n(ridge_attention):
            f"`ridge_attention` ran {solves[16]} solve/inverse ops at n=16 but {solves[256]} at n=256: "
            "it solves a system per query or per key. The ridge matrix K^T K + lam I is d x d and the "
            "same for every query: factor or solve with it once per problem, O(n d^2) in all.")
+    linear = 2 * 256 * 4  # leading dims x n x max(d, d_v): the largest tensor the d x d form needs
+    expect(counts[256].largest_output <= 4 * linear,
+           f"`ridge_attention` built a tensor of {counts[256].largest_output} elements at n = 256, d = 4 (the "
+           f"d x d form needs at most about {linear}): an n x n matrix, such as K K^T (the push-through form) "
+           "or Q (...) K^T before multiplying by V. That costs O(n^2) memory; multiply K^T V first and keep "
+           "every intermediate d x d or n x d.")
 
 
 # -- Sherman-Morrison ---------------------------------------------------------------------------------

@@ -68,6 +68,12 @@ def ridge_attention(Q, K, V, lam):
     n = K.shape[-2]
     return Q @ torch.linalg.solve(K @ Kt + lam * torch.eye(n, dtype=K.dtype), Kt @ V)
 '''}, loses=["q3"], keeps=["q4", "q5", "q10", "q12"], says="instead of K^T K"),
+    Mutant("ridge_push_through_dual", "right numbers through the n x n matrix K K^T + lam I", {"ridge_attention": '''
+def ridge_attention(Q, K, V, lam):
+    Kt = K.transpose(-1, -2)
+    n = K.shape[-2]
+    return Q @ Kt @ torch.linalg.solve(K @ Kt + lam * torch.eye(n, dtype=K.dtype, device=K.device), V)
+'''}, loses=["q3"], keeps=["q4", "q5", "q7", "q10", "q12"], says="an n x n matrix"),
     Mutant("ridge_lam_as_float", "lam turned into a Python float: no gradient reaches it", {"ridge_attention": '''
 def ridge_attention(Q, K, V, lam):
     lam = float(lam)

@@ -1,0 +1,63 @@
+"""Op counting, the evidence behind every structure check: what it sees and what survives the pipe."""
+import torch
+
+from autograder import wire
+from autograder.checks.trace import OpCounts, count_ops_locally
+
+
+def primal(Q, K, V, lam):
+    Kt = K.transpose(-1, -2)
+    return Q @ torch.linalg.solve(Kt @ K + lam * torch.eye(K.shape[-1], dtype=K.dtype), Kt @ V)
+
+
+def dual(Q, K, V, lam):
+    Kt = K.transpose(-1, -2)
+    return Q @ Kt @ torch.linalg.solve(K @ Kt + lam * torch.eye(K.shape[-2], dtype=K.dtype), V)
+
+
+def inputs(n, d=4):
+    gen = torch.Generator().manual_seed(n)
+    return [torch.randn(n, d, generator=gen, dtype=torch.float64) for _ in range(3)]
+
+
+def test_largest_output_separates_d_by_d_from_n_by_n():
+    Q, K, V = inputs(256)
+    small, counts_small = count_ops_locally(primal, Q, K, V, 0.5)
+    big, counts_big = count_ops_locally(dual, Q, K, V, 0.5)
+    assert torch.allclose(small, big)  # the same numbers: only the size of the work differs
+    assert counts_small.largest_output == 256 * 4
+    assert counts_big.largest_output == 256 * 256
+
+
+def test_views_and_fills_do_not_count_as_large():
+    def expand_only(x):
+        return x.expand(512, 512).sum()
+
+    _, counts = count_ops_locally(expand_only, torch.ones(1, 512))
+    assert counts.counts["expand"] == 1
+    assert counts.largest_output == 1  # only the sum did arithmetic
+
+
+def gram_helper(x):
+    return x @ x.T
+
+
+def uses_helper(x):
+    return gram_helper(x).sum()
+
+
+def test_excluded_helpers_are_not_counted():
+    """Helpers are looked up by name in the checked function's globals, as in a notebook."""
+    _, counted = count_ops_locally(uses_helper, torch.ones(64, 2))
+    _, excluded = count_ops_locally(uses_helper, torch.ones(64, 2), exclude_calls_to=["gram_helper"])
+    assert counted.matrix_products() == 1 and counted.largest_output == 64 * 64
+    assert excluded.matrix_products() == 0 and excluded.largest_output == 1
+
+
+def test_counts_cross_the_wire_and_reject_garbage():
+    _, counts = count_ops_locally(dual, *inputs(32), 0.5)
+    back = OpCounts.from_dict(wire.decode(wire.encode(counts.to_dict())))
+    assert back.counts == counts.counts and back.largest_output == counts.largest_output == 32 * 32
+    forged = OpCounts.from_dict({"ops": {"mm": -3, "bmm": "many", 7: 1, "add": 2}, "largest_output": -1})
+    assert forged.counts == {"add": 2} and forged.largest_output == 0
+    assert OpCounts.from_dict(None).total() == 0 and OpCounts.from_dict(["mm"]).total() == 0
