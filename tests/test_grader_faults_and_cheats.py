@@ -338,3 +338,19 @@ def test_zygote_children_start_clean_and_unprivileged(tmp_path):
         assert values["capabilities"] == ["0000000000000000"] * 3
         assert values["pid"] == 1
         assert values["sees_repository"] is False
+
+
+def test_without_a_zygote_each_notebook_starts_a_fresh_interpreter(tmp_path):
+    """When the warm zygote cannot start, grading goes on the slow way, with the same verdicts."""
+    import subprocess as sp
+
+    from autograder.judge import grade
+    from autograder.sandbox import SandboxedNotebook, ZygoteServer
+    reference = notebooks.write(notebooks.reference_notebook(ASSIGNMENT), tmp_path / "reference.ipynb")
+    limits = Limits(timeout_s=120, memory_mb=3072)
+    with ZygoteServer(startup_timeout_s=0) as zygote:  # gives up at once
+        with SandboxedNotebook(reference, limits, zygote=zygote.address) as box:
+            box.wait_ready()
+            assert isinstance(box.process, sp.Popen)
+        result = grade(ASSIGNMENT, reference, limits, zygote=zygote.address)
+    assert result["status"] == "Completed" and result["total"] == result["possible"] > 0
