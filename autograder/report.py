@@ -98,12 +98,14 @@ def summary(results, seconds) -> str:
     possible = results[0]["possible"]
     lines += [f"Mean {sum(totals) / len(totals):.2f} / {_fmt(possible)}, median {totals[len(totals) // 2]:g}.",
               "", "![score histogram](score_histogram.png)", "", "## Pass rate per test", "",
-              "| question | test | kind | passed |", "|---|---|---|---|"]
+              "| question | test | kind | passed | median time |", "|---|---|---|---|---|"]
     names = [(q, c["name"], c["hidden"]) for q, data in sorted(results[0]["questions"].items()) for c in data["cases"]]
     for q, case_name, hidden in names:
-        passed = sum(1 for r in results for c in r["questions"].get(q, {}).get("cases", [])
-                     if c["name"] == case_name and c["passed"])
-        lines.append(f"| {q} | {case_name} | {'hidden' if hidden else 'public'} | {passed}/{len(results)} |")
+        cases = [c for r in results for c in r["questions"].get(q, {}).get("cases", []) if c["name"] == case_name]
+        passed = sum(1 for c in cases if c["passed"])
+        times = sorted(c["seconds"] for c in cases if isinstance(c.get("seconds"), (int, float)))
+        median = f"{times[len(times) // 2]:.2f} s" if times else "-"
+        lines.append(f"| {q} | {case_name} | {'hidden' if hidden else 'public'} | {passed}/{len(results)} | {median} |")
     not_completed = [r for r in results if not str(r.get("status", "")).startswith("Completed")]
     lines += ["", "## Submissions that did not complete", ""]
     lines += [f"- {r['file']}: {r['status']}" for r in not_completed] or ["(none)"]
@@ -112,7 +114,10 @@ def summary(results, seconds) -> str:
         lines += ["", "## Tests not run", "",
                   f"{len(skipped)} submission(s) had CUDA tests that did not run: no GPU on the grading machine."]
     slow = sorted((r for r in results if r.get("seconds")), key=lambda r: -r["seconds"])[:5]
-    lines += ["", "## Slowest submissions", ""] + [f"- {r['file']}: {r['seconds']:.1f} s" for r in slow]
+    lines += ["", "## Slowest submissions", ""] + [
+        f"- {r['file']}: {r['seconds']:.1f} s" + (f" (its notebook {r['notebook_seconds']:.1f} s)"
+                                                  if isinstance(r.get("notebook_seconds"), (int, float)) else "")
+        for r in slow]
     isolation = {r.get("isolation") for r in results if r.get("isolation")}
     lines += ["", f"Isolation: {', '.join(sorted(isolation)) or 'n/a'}."]
     return "\n".join(lines) + "\n"

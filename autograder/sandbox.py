@@ -134,6 +134,8 @@ class ZygoteServer:
     def __enter__(self):
         """Launch the zygote and return at once: its imports overlap the judges' start-up.
         A sandbox that asks before it is ready waits for it (see `connect_to_zygote`)."""
+        if not sys.platform.startswith("linux") or os.environ.get("SEQMOD_ZYGOTE") == "off":
+            return self  # fork after importing torch is only safe to rely on here
         self._folder = Path(tempfile.mkdtemp(prefix="seqmod-zygote-")).resolve()
         os.chmod(self._folder, 0o700)  # the socket is reachable by the grader only
         stage = self._folder / "lib"
@@ -173,7 +175,10 @@ def connect_to_zygote(address, wait_s=120.0):
     folder = Path(address).parent
     give_up = time.monotonic() + wait_s
     while True:
-        connection = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            connection = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        except (OSError, AttributeError):  # no such sockets here (not Linux): start afresh
+            return None
         try:
             connection.connect(address)
             return connection

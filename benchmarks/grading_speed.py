@@ -7,6 +7,8 @@ assignment twice: once with plain otter-grader 7.0.0 (`otter run`, one submissio
 another, the way it works without Docker) and once with `python -m autograder grade`
 (sandboxed, parallel). Prints both wall times, the ratio, and whether the verdicts agree.
 Absolute times depend on the machine and its load; the ratio from one run is the figure.
+With SEQMOD_ZYGOTE=off the course grader starts a fresh interpreter per submission (no warm
+zygote), which shows how much of the speed-up the shared, read-only start-up accounts for.
 """
 import argparse
 import json

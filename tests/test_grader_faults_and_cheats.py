@@ -354,3 +354,22 @@ def test_without_a_zygote_each_notebook_starts_a_fresh_interpreter(tmp_path):
             assert isinstance(box.process, sp.Popen)
         result = grade(ASSIGNMENT, reference, limits, zygote=zygote.address)
     assert result["status"] == "Completed" and result["total"] == result["possible"] > 0
+
+
+def test_summary_shows_pass_rates_failures_and_the_slowest(batch):
+    summary = (batch["out"] / "summary.md").read_text()
+    count = batch["count"]
+    assert f"{count} submissions, graded in" in summary
+    assert (batch["out"] / "score_histogram.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    honest = row(batch, "honest.ipynb")
+    for question, data in honest["questions"].items():
+        for case in data["cases"]:
+            passed = sum(1 for r in batch["results"].values() for c in r["questions"][question]["cases"]
+                         if c["name"] == case["name"] and c["passed"])
+            assert f"| {question} | {case['name']} | {'hidden' if case['hidden'] else 'public'} | {passed}/{count} |" in summary
+    failures = summary.split("## Submissions that did not complete")[1].split("##")[0]
+    assert "- infinite_loop.ipynb: timeout after 80 s" in failures
+    assert "- empty.ipynb: not a notebook: the file is empty" in failures
+    assert "honest.ipynb" not in failures
+    slowest = summary.split("## Slowest submissions")[1].splitlines()[2]
+    assert slowest.startswith("- infinite_loop.ipynb: 8") or slowest.startswith("- infinite_loop.ipynb: 9"), slowest
