@@ -33,7 +33,7 @@ from . import wire
 PACKAGE = Path(__file__).resolve().parent
 SANDBOX_MOUNT = "/sandbox"
 SYSTEM_DIRS = ["usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc"]
-ZYGOTE_FAILED = "failed"
+ZYGOTE_FAILED, ZYGOTE_READY = "failed", "ready"
 
 
 @dataclass
@@ -150,10 +150,18 @@ class ZygoteServer:
         return self
 
     def _watch_start(self, process, folder):
+        """Mark the zygote ready, and failed when it does not start or dies later: sandboxes
+        that wait for it then start afresh at once instead of waiting."""
         ready = select.select([process.stdout], [], [], self.startup_timeout_s)[0]
-        if not (ready and process.stdout.readline().strip() == b"ready"):
-            (folder / ZYGOTE_FAILED).touch()  # waiting sandboxes give up and start afresh
+        if ready and process.stdout.readline().strip() == b"ready":
+            (folder / ZYGOTE_READY).touch()
+            process.wait()
+        else:
             process.kill()
+        try:
+            (folder / ZYGOTE_FAILED).touch()
+        except OSError:
+            pass  # the batch is over and the folder gone
 
     def __exit__(self, *exc):
         if self._process is not None:
@@ -184,7 +192,8 @@ def connect_to_zygote(address, wait_s=120.0):
             return connection
         except (FileNotFoundError, ConnectionRefusedError):
             connection.close()
-            if (folder / ZYGOTE_FAILED).exists() or not folder.exists() or time.monotonic() > give_up:
+            gone = (folder / ZYGOTE_FAILED).exists() or (folder / ZYGOTE_READY).exists()
+            if gone or not folder.exists() or time.monotonic() > give_up:
                 return None
             time.sleep(0.05)
         except OSError:
@@ -243,16 +252,20 @@ class ZygoteChild:
 def _mount_script(root: str, scratch: str, python_dirs, gpu: bool, then_exec=True) -> str:
     q = lambda p: "'" + str(p).replace("'", "'\\''") + "'"  # noqa: E731
     lines = ["set -e", 'PATH="$PATH:/usr/sbin:/sbin"', f"R={q(root)}", 'mount -t tmpfs -o size=256m,mode=755 sandbox "$R"']
+    # A recursive bind is read-only only at its top: remount every submount read-only too, or
+    # detach it when that is refused (a grader running as root would otherwise own their files).
+    lines.append('read_only() { mount -o remount,bind,ro "$1" && '
+                 'awk -v top="$1/" \'index($5, top) == 1 {print $5}\' /proc/self/mountinfo | '
+                 'while read -r m; do mount -o remount,bind,ro "$m" 2>/dev/null || umount -l "$m" || '
+                 '{ echo "sandbox: cannot make $m read-only"; exit 1; }; done; }')
     for d in SYSTEM_DIRS:
         src = Path("/") / d
         if src.is_symlink():
             lines.append(f'ln -s {q(os.readlink(src))} "$R/{d}"')
         elif src.is_dir():
-            lines.append(f'mkdir -p "$R/{d}" && mount --rbind /{d} "$R/{d}" && '
-                         f'mount -o remount,bind,ro "$R/{d}"')
+            lines.append(f'mkdir -p "$R/{d}" && mount --rbind /{d} "$R/{d}" && read_only "$R/{d}"')
     for d in python_dirs:
-        lines.append(f'mkdir -p "$R"{q(d)} && mount --rbind {q(d)} "$R"{q(d)} && '
-                     f'mount -o remount,bind,ro "$R"{q(d)}')
+        lines.append(f'mkdir -p "$R"{q(d)} && mount --rbind {q(d)} "$R"{q(d)} && read_only "$R"{q(d)}')
     lines += [
         f'mkdir -p "$R{SANDBOX_MOUNT}" && mount --bind {q(scratch)} "$R{SANDBOX_MOUNT}"',
         'mkdir -p "$R/tmp" "$R/proc" "$R/dev/shm" "$R/oldroot"',
@@ -266,11 +279,13 @@ def _mount_script(root: str, scratch: str, python_dirs, gpu: bool, then_exec=Tru
         lines += ['for f in /dev/nvidia*; do [ -e "$f" ] || continue; if [ -d "$f" ]; then '
                   'mkdir -p "$R$f"; mount --rbind "$f" "$R$f"; else touch "$R$f"; '
                   'mount --bind "$f" "$R$f"; fi; done',
-                  'mkdir -p "$R/sys" && mount --rbind /sys "$R/sys" && mount -o remount,bind,ro "$R/sys" || true']
+                  'mkdir -p "$R/sys" && mount --rbind /sys "$R/sys" && read_only "$R/sys" || true']
     lines += ['cd "$R"', "pivot_root . oldroot", "umount -l /oldroot", "rmdir /oldroot"]
-    if then_exec:  # a fresh interpreter; the zygote's child drops its privileges itself
+    if then_exec:  # a fresh interpreter as PID 2; the zygote's child drops its privileges itself
+        # The shell stays PID 1 (no exec): it keeps its capabilities, so the notebook can neither
+        # trace nor signal it, and the whole namespace ends with it.
         lines += [f"cd {SANDBOX_MOUNT}/work",
-                  'exec setpriv --bounding-set -all --inh-caps -all --no-new-privs -- "$@"']
+                  'setpriv --bounding-set -all --inh-caps -all --no-new-privs -- "$@"']
     return "\n".join(lines)
 
 
@@ -312,24 +327,27 @@ class SandboxedNotebook:
         shutil.copy(self.notebook, work / "submission.ipynb")
         stage_public_library(self._scratch / "lib")
         inside = SANDBOX_MOUNT if self.isolated else str(self._scratch)
-        req_r, req_w = os.pipe()
-        resp_r, resp_w = os.pipe()
         env = worker_environment(f"{inside}/lib", home=f"{inside}/work")
         python_dirs = sorted({os.path.realpath(sys.prefix), os.path.realpath(sys.base_prefix)})
         root = self._scratch / "root"
         if self.isolated:
             root.mkdir()
-        launched = False
+        req_r, req_w = os.pipe()
+        resp_r, resp_w = os.pipe()
         if self.zygote is not None:
             script = _mount_script(str(root), str(self._scratch), python_dirs, self.gpu, then_exec=False)
-            launched = self._start_from_zygote(env, inside, script, req_r, resp_w)
-        if not launched:
+            if not self._start_from_zygote(env, inside, script, req_r, resp_w):
+                for fd in (req_r, req_w, resp_r, resp_w):  # the zygote may hold copies: fresh pipes
+                    os.close(fd)
+                req_r, req_w = os.pipe()
+                resp_r, resp_w = os.pipe()
+        if self.process is None:
             env.update(SEQMOD_REQUEST_FD=str(req_r), SEQMOD_RESPONSE_FD=str(resp_w))
             command = [sys.executable, f"{inside}/lib/worker.py", f"{inside}/work/submission.ipynb"]
             if self.isolated:
                 script = _mount_script(str(root), str(self._scratch), python_dirs, self.gpu)
                 command = ["unshare", "--user", "--map-root-user", "--mount", "--pid", "--fork",
-                           "--net", "--kill-child", "--", "sh", "-c", script, "sandbox"] + command
+                           "--net", "--ipc", "--kill-child", "--", "sh", "-c", script, "sandbox"] + command
             rlimits = self._rlimits()
 
             def apply_limits():

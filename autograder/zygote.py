@@ -2,7 +2,7 @@
 
 Starting a sandboxed worker from scratch costs seconds of CPU before the first cell runs
 (Python, torch, IPython, matplotlib). The zygote imports them once and, for each submission,
-forks a child that builds a fresh sandbox around itself (new user, mount, PID and network
+forks a child that builds a fresh sandbox around itself (new user, mount, PID, network and IPC
 namespaces, a whitelist root, every capability dropped, rlimits) and then runs `worker.main`.
 
 Nothing crosses between submissions: the zygote never runs student code, each child is a
@@ -27,8 +27,9 @@ import socket
 import subprocess
 import sys
 
-CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x10000000, 0x20000000, 0x40000000
-PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT = 1, 24, 38, 47
+CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWUSER = 0x00020000, 0x08000000, 0x10000000
+CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT = 1, 4, 24, 38, 47
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 SETUP_FAILED = 121
 PUBLIC_PACKAGES = ("autograder", "worker", "wire", "zygote", "otter")  # the staged library's modules
@@ -74,31 +75,61 @@ def _drop_capabilities():
 def _become_sandboxed(request):
     """In the forked child: enter fresh namespaces, build the root, drop privileges.
 
-    Returns in the process that will run the notebook (PID 1 of the new PID namespace); the
-    intermediate process waits for it and exits with its status.
+    Three processes: this one (in the zygote's PID namespace, waits and reports), a trusted
+    PID 1 of the new namespace (builds the root, keeps its capabilities so the notebook cannot
+    ptrace it, never runs notebook code, and takes every process of the namespace with it when
+    it dies), and the notebook's process, PID 2, which drops every capability. Returns in the
+    notebook's process only. A notebook that leaves the process group or clears its parent-death
+    signal still dies with PID 1, which it cannot signal, move or trace.
     """
     uid, gid = os.getuid(), os.getgid()
-    _check(_libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID), "unshare")
+    _check(_libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC), "unshare")
     _write("/proc/self/setgroups", "deny")
     _write("/proc/self/uid_map", f"0 {uid} 1\n")
     _write("/proc/self/gid_map", f"0 {gid} 1\n")
-    inner = os.fork()
-    if inner:
+    status_r, status_w = os.pipe()
+    init = os.fork()
+    if init:  # outside: report the notebook's status as our own
+        os.close(status_w)
         os.closerange(0, 5)  # only the notebook's process holds the pipes
-        _exit_like(os.waitpid(inner, 0)[1])
+        _, init_status = os.waitpid(init, 0)
+        reported = os.read(status_r, 64).strip()
+        _exit_like(int(reported) if reported.lstrip(b"-").isdigit() else init_status)
+    os.close(status_r)
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     subprocess.run(["sh", "-c", request["mount_script"], "sandbox"], check=True,
                    stdin=subprocess.DEVNULL, close_fds=True)
     os.chdir(request["workdir"])
+    _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # PID 1 ignores every signal it has no handler for
+    notebook = os.fork()
+    if notebook:  # PID 1: reap everything, leave when the notebook's process ends
+        os.closerange(0, 5)
+        while True:
+            try:
+                pid, status = os.waitpid(-1, 0)
+            except ChildProcessError:
+                os._exit(SETUP_FAILED)
+            if pid == notebook:
+                os.write(status_w, str(status).encode())
+                os._exit(0)
+    os.close(status_w)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     _drop_capabilities()
+    _libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
 
 
 def _exit_like(status):
     """Leave with the same exit code or signal as a child's wait status."""
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
-        signal.signal(sig, signal.SIG_DFL)
+        if sig not in (signal.SIGKILL, signal.SIGSTOP):
+            try:
+                signal.signal(sig, signal.SIG_DFL)
+            except (OSError, ValueError):
+                pass
         os.kill(os.getpid(), sig)
+        os.kill(os.getpid(), signal.SIGKILL)  # a signal whose default is not to die
     os._exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else SETUP_FAILED)
 
 
@@ -106,6 +137,9 @@ def _child(request, fds):
     """Runs in the forked child; never returns."""
     try:
         os.setsid()
+        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != request["zygote_pid"]:  # the zygote died while we started
+            os._exit(SETUP_FAILED)
         # Out of the way first (a received descriptor may be 3 or 4), then to fixed numbers.
         requests, responses, output = (fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 64) for fd in fds)
         os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
@@ -117,7 +151,10 @@ def _child(request, fds):
         for name, value in request["rlimits"].items():
             import resource
             resource.setrlimit(getattr(resource, name), (value, value))
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD, signal.SIGPIPE):
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a fresh interpreter
+        for sig in (signal.SIGPIPE, signal.SIGXFSZ):
+            signal.signal(sig, signal.SIG_IGN)
+        for sig in (signal.SIGTERM, signal.SIGCHLD):
             signal.signal(sig, signal.SIG_DFL)
         if request["isolate"]:
             _become_sandboxed(request)
@@ -128,15 +165,25 @@ def _child(request, fds):
         _move_library(request["library"])
         sys.argv = [os.path.join(request["library"], "worker.py"), request["notebook"]]
         random.seed()
+        import numpy
+        numpy.random.seed()
     except BaseException as error:  # noqa: BLE001 - report in words, then leave
-        os.write(2, f"sandbox: {type(error).__name__}: {error}\n".encode())
-        os._exit(SETUP_FAILED)
+        try:
+            os.write(2, f"sandbox: {type(error).__name__}: {error}\n".encode())
+        finally:
+            os._exit(SETUP_FAILED)
     code = 0
     try:
         import worker
         worker.main()
-    except SystemExit as stop:
-        code = stop.code if isinstance(stop.code, int) else 1
+    except SystemExit as stop:  # as CPython does at the end of a script
+        if stop.code is None:
+            code = 0
+        elif isinstance(stop.code, int):
+            code = stop.code
+        else:
+            print(stop.code, file=sys.stderr)
+            code = 1
     except BaseException:  # noqa: BLE001
         import traceback
         traceback.print_exc()
@@ -173,6 +220,7 @@ _STAGE = os.path.dirname(os.path.realpath(__file__))
 
 def serve(address):
     import importlib
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # the grader's end is ours too
     for module in PRELOAD:
         importlib.import_module(module)
     import worker  # noqa: F401 - preloaded with its imports
@@ -195,26 +243,7 @@ def serve(address):
             if sys.stdin in readable and not os.read(sys.stdin.fileno(), 1024):
                 return  # the grader has gone: end with it
             if listener in readable:
-                connection, _ = listener.accept()
-                try:
-                    message, fds, _, _ = socket.recv_fds(connection, 1 << 20, 3)
-                    request = json.loads(message)
-                    if len(fds) != 3:
-                        raise ValueError("expected three file descriptors")
-                except (OSError, ValueError) as error:
-                    _send(connection, {"error": str(error)})
-                    connection.close()
-                    continue
-                sys.stdout.flush()
-                pid = os.fork()
-                if pid == 0:
-                    listener.close()
-                    _child(request, fds)
-                for fd in fds:
-                    os.close(fd)
-                _send(connection, {"pid": pid})
-                children[pid] = connection
-                clients.add(connection)
+                _start_child(listener, children, clients)
             for connection in [c for c in readable if c in clients]:
                 try:
                     said = connection.recv(1024)  # b"kill", or b"" when the client hung up
@@ -228,6 +257,43 @@ def serve(address):
     finally:
         for pid in children:
             _kill(pid)
+
+
+def _start_child(listener, children, clients):
+    """Accept one request and fork its child; a bad or silent client only loses its own request."""
+    try:
+        connection, _ = listener.accept()
+    except OSError:
+        return
+    fds = []
+    try:
+        connection.settimeout(10)
+        message, fds, _, _ = socket.recv_fds(connection, 1 << 20, 3)
+        request = json.loads(message)
+        if len(fds) != 3 or not isinstance(request, dict):
+            raise ValueError("expected a request and three file descriptors")
+        request["zygote_pid"] = os.getpid()
+        sys.stdout.flush()
+        pid = os.fork()
+    except (OSError, ValueError) as error:
+        _send(connection, {"error": str(error)})
+        connection.close()
+        for fd in fds:
+            os.close(fd)
+        return
+    if pid == 0:
+        try:
+            listener.close()
+            children.clear()
+            _child(request, fds)
+        finally:
+            os._exit(SETUP_FAILED)
+    for fd in fds:
+        os.close(fd)
+    connection.settimeout(None)
+    _send(connection, {"pid": pid})
+    children[pid] = connection
+    clients.add(connection)
 
 
 def _reaped():

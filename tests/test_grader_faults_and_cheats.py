@@ -153,8 +153,12 @@ def batch(tmp_path_factory):
         "crashes_inside_function": reference_with(HANG_ON_T1.replace("while True:\n            pass", "import ctypes\n        ctypes.string_at(0)")),
         "leaves_processes_behind": reference_with(
             "import subprocess\nsubprocess.Popen(['sleep', '1234.5'], start_new_session=True)"),
-        "leaves_its_own_session_behind": reference_with(  # the notebook's process leaves the group
-            "import os, subprocess\nos.setsid()\nsubprocess.Popen(['sleep', '1234.5'])"),
+        "escapes_group_and_parent_death": reference_with(  # then hangs in a test and is killed
+            "import ctypes, os, subprocess\nos.setsid()\nctypes.CDLL(None).prctl(1, 0, 0, 0, 0)\n"
+            "subprocess.Popen(['sleep', '1234.5'], start_new_session=True)\n" + HANG_ON_T1),
+        "killed_by_cpu_limit": reference_with(  # SIGKILL from the kernel, even for PID 1
+            "import resource, signal\nsignal.signal(signal.SIGXCPU, signal.SIG_IGN)\n"
+            "resource.setrlimit(resource.RLIMIT_CPU, (1, 2))\nwhile True:\n    pass"),
         # cheats (all on top of the blank notebook: no honest work)
         "cheat_patch_comparisons": blank_with(PATCH_COMPARISONS),
         "cheat_patch_otter": blank_with(PATCH_OTTER),
@@ -213,6 +217,7 @@ def test_honest_rows_are_unaffected(batch):
     ("infinite_loop", "timeout after 80 s"),
     ("exits_interpreter", "the notebook exited the interpreter (exit code 3)"),
     ("segfault", "crashed: the notebook's process died with signal SIGSEGV"),
+    ("killed_by_cpu_limit", "crashed: the notebook's process died with signal SIGKILL"),
     ("corrupt.ipynb", "not a notebook"),
     ("empty.ipynb", "not a notebook: the file is empty"),
     ("zip_without_notebook.zip", "no notebook in the zip file"),
@@ -244,7 +249,7 @@ def test_errors_and_exit_at_top_level_do_not_stop_grading(batch):
     assert "1 cell(s) raised errors" in row(batch, "raises_at_top_level.ipynb")["status"]
 
 
-@pytest.mark.parametrize("name", ["hangs_inside_function", "crashes_inside_function"])
+@pytest.mark.parametrize("name", ["hangs_inside_function", "crashes_inside_function", "escapes_group_and_parent_death"])
 def test_a_broken_function_loses_only_its_own_tests(batch, name):
     result = row(batch, f"{name}.ipynb")
     q = result["questions"]
@@ -299,6 +304,8 @@ torch.allclose = lambda *a, **k: True
 core.expect_close = lambda *a, **k: None
 for path in ("/tmp/poison", os.path.expanduser("~/poison")):
     open(path, "w").write("x")
+import ctypes
+shared_memory = ctypes.CDLL(None).shmget(0x5EC0DE, 4096, 0o1600)  # IPC_CREAT | 0600
 '''
 
 INSPECT = f'''
@@ -309,15 +316,17 @@ inherited = [hasattr(torch, "poisoned"), torch.allclose(torch.zeros(1), torch.on
              os.path.exists(os.path.expanduser("~/poison"))]
 with open("/proc/self/status") as status:
     capabilities = sorted(line.split()[1] for line in status if line.startswith(("CapEff", "CapPrm", "CapBnd")))
-pid = os.getpid()
+pid, parent = os.getpid(), os.getppid()
+import ctypes
+shared_memory_found = ctypes.CDLL(None).shmget(0x5EC0DE, 0, 0) != -1
 sees_repository = os.path.exists({str(ROOT / "solutions")!r})
 '''
 
 
 def test_zygote_children_start_clean_and_unprivileged(tmp_path):
     """Notebooks forked from the batch's warm zygote share nothing: what one changes in memory,
-    in /tmp or at home is not there for the next; each runs as PID 1 of its own namespace with no
-    capabilities and without the host's files."""
+    in /tmp, at home or in System V shared memory is not there for the next; each runs under the trusted
+    PID 1 of its own namespace with no capabilities and without the host's files."""
     from autograder.sandbox import SandboxedNotebook, ZygoteChild, ZygoteServer
     poison, inspect = tmp_path / "poison.ipynb", tmp_path / "inspect.ipynb"
     notebooks.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(POISON)]), poison)
@@ -327,17 +336,22 @@ def test_zygote_children_start_clean_and_unprivileged(tmp_path):
         with SandboxedNotebook(poison, limits, zygote=zygote.address) as box:
             assert box.wait_ready()["cell_errors"] == []
             assert isinstance(box.process, ZygoteChild), "the zygote did not start"
+            made = box.request({"op": "describe", "names": ["shared_memory"]})["names"]["shared_memory"]
+            assert made["value"] >= 0, "the poisoning notebook could not create shared memory"
         with SandboxedNotebook(inspect, limits, zygote=zygote.address) as box:
             ready = box.wait_ready()
             assert ready["cell_errors"] == [], ready
-            names = box.request({"op": "describe", "names": ["inherited", "capabilities", "pid",
-                                                             "sees_repository"]})["names"]
+            names = box.request({"op": "describe", "names": ["inherited", "capabilities", "pid", "parent",
+                                                             "sees_repository", "shared_memory_found"]})["names"]
     values = {name: entry["value"] for name, entry in names.items()}
     assert values["inherited"] == [False, False, "expect_close", False, False]
     if isolation_available():
         assert values["capabilities"] == ["0000000000000000"] * 3
-        assert values["pid"] == 1
+        assert values["pid"] != 1 and values["parent"] == 1, "PID 1 is the sandbox's own init, never the notebook"
         assert values["sees_repository"] is False
+        assert values["shared_memory_found"] is False, "System V IPC is shared between sandboxes"
+        import ctypes
+        assert ctypes.CDLL(None).shmget(0x5EC0DE, 0, 0) == -1, "the sandbox's shared memory reached the host" 
 
 
 def test_without_a_zygote_each_notebook_starts_a_fresh_interpreter(tmp_path):
