@@ -6,6 +6,7 @@ Writes DIR/grades.csv (otter's final_grades.csv columns), DIR/results/*.json (on
 submission, reused on the next run while the notebook is unchanged), DIR/feedback/*.md (for
 students), and DIR/summary.md with a score histogram.
 """
+import hashlib
 import json
 import multiprocessing
 import os
@@ -43,7 +44,6 @@ def add_arguments(parser):
 
 
 def cache_key(submission, spec, limits, gpu_policy) -> str:
-    import hashlib
     digest = hashlib.sha256()
     digest.update(submission.key.encode())
     digest.update(spec.zip_path.read_bytes())
@@ -54,8 +54,28 @@ def cache_key(submission, spec, limits, gpu_policy) -> str:
 
 
 def safe_name(label: str) -> str:
-    keep = "".join(c if c.isalnum() or c in "-_." else "_" for c in label)
-    return keep[:120] or "submission"
+    """A file name for a submission's outputs that no other label shares.
+
+    Readable where the label is already a plain name; where characters had to be replaced or
+    the name shortened, a digest of the label is appended ("a b.ipynb" and "a_b.ipynb" differ).
+    """
+    keep = "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in label)
+    if keep != label or len(keep) > 120 or not keep.strip("."):
+        keep = keep[:100] + "-" + hashlib.sha256(label.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+    return keep
+
+
+def output_names(labels) -> dict:
+    """{label: file name} for a batch; labels that differ only in case (one file on macOS or
+    Windows) get a digest too."""
+    names = {label: safe_name(label) for label in labels}
+    folded = {}
+    for name in names.values():
+        folded[name.casefold()] = folded.get(name.casefold(), 0) + 1
+    for label, name in names.items():
+        if folded[name.casefold()] > 1:
+            names[label] = name + "-" + hashlib.sha256(label.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+    return names
 
 
 def _saved_result(target: Path, key: str):
@@ -70,9 +90,7 @@ def _saved_result(target: Path, key: str):
 
 
 def _save(result, target: Path):
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(json.dumps(result, indent=1))
-    os.replace(tmp, target)
+    report.atomic_write(target, json.dumps(result, indent=1))
 
 
 def _judge_task(assignment, notebook: bytes, limits, gpu_policy, zygote) -> dict:
@@ -162,8 +180,9 @@ def grade_all(assignment_id, paths, out: Path, workers=None, limits=None, force=
     if assignments.cuda_available():  # timing tests of parallel submissions take turns
         os.environ["SEQMOD_GPU_LOCK"] = str(Path(tempfile.gettempdir()) / "seqmod-gpu.lock")
     results, pending = {}, []
+    names = output_names([s.label for s in submissions])
     for submission in submissions:
-        target = results_dir / (safe_name(submission.label) + ".json")
+        target = results_dir / (names[submission.label] + ".json")
         key = cache_key(submission, spec, limits, gpu_policy)
         saved = None if force else _saved_result(target, key)
         if saved is None and submission.problem:
@@ -180,7 +199,10 @@ def grade_all(assignment_id, paths, out: Path, workers=None, limits=None, force=
                 results[submission.label] = result
                 progress.tick(submission.label, result)
     ordered = [results[s.label] for s in submissions]
-    report.write_all(spec, ordered, out, time.monotonic() - progress.started)
+    # The CSV covers the class: rows graded into this folder earlier (say, before one student
+    # was regraded on their own) stay, as long as they were graded against the same tests.
+    report.write_all(spec, report.with_earlier_rows(ordered, results_dir, spec), out,
+                     time.monotonic() - progress.started)
     return ordered
 
 

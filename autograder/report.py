@@ -1,7 +1,9 @@
 """What the TA reads: grades.csv (otter's columns), per-student feedback, and a summary."""
 import csv
 import io
+import json
 import os
+import threading
 from pathlib import Path
 
 from .testfiles import load_questions
@@ -135,23 +137,56 @@ def histogram_png(results, path: Path):
     ax.set_ylabel("submissions")
     ax.set_title("Score distribution")
     fig.tight_layout()
-    fig.savefig(path, dpi=100, metadata={"Software": None})
-    plt.close(fig)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        fig.savefig(tmp, format="png", dpi=100, metadata={"Software": None})
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        tmp.unlink(missing_ok=True)
 
 
-def _atomic_write(path: Path, text: str):
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+def atomic_write(path: Path, text: str):
+    """Readers see the old file or the new one, never half of one (also with two writers)."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def with_earlier_rows(current, results_dir: Path, spec):
+    """`current` plus the rows saved in `results_dir` by earlier runs for other files, when
+    they were graded against the same questions and points; sorted by file when any are added."""
+    labels = {r["file"] for r in current}
+    shape = {q.name: q.possible for q in load_questions(spec.zip_path)}
+    earlier = {}
+    for path in results_dir.glob("*.json"):
+        try:
+            saved = json.loads(path.read_text())
+            same_tests = {q: data["possible"] for q, data in saved["questions"].items()} == shape \
+                or saved.get("gpu_policy") == "exclude" and set(saved["questions"]) == set(shape)
+            label = saved["file"]
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            continue  # not one of ours, or half-written by a run that was killed
+        if saved.get("assignment") != spec.id or label in labels or not same_tests:
+            continue
+        if label not in earlier or path.stat().st_mtime > earlier[label][0]:
+            earlier[label] = (path.stat().st_mtime, saved)
+    if not earlier:
+        return current
+    return sorted([*current, *(saved for _, saved in earlier.values())], key=lambda r: str(r["file"]))
 
 
 def write_all(spec, results, out: Path, seconds: float):
     out.mkdir(parents=True, exist_ok=True)
-    _atomic_write(out / "grades.csv", grades_csv(results))
+    atomic_write(out / "grades.csv", grades_csv(results))
     (out / "feedback").mkdir(exist_ok=True)
-    from .grade import safe_name
+    from .grade import output_names
+    names = output_names([r["file"] for r in results])
     for r in results:
-        _atomic_write(out / "feedback" / (safe_name(r["file"]) + ".md"), feedback(r))
-    _atomic_write(out / "summary.md", summary(results, seconds))
+        atomic_write(out / "feedback" / (names[r["file"]] + ".md"), feedback(r))
+    atomic_write(out / "summary.md", summary(results, seconds))
     if results:
         histogram_png(results, out / "score_histogram.png")

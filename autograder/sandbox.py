@@ -78,16 +78,27 @@ def isolation_available() -> bool:
     return _ISOLATION
 
 
+# What a notebook's process may import from the checks library while it is graded: the
+# machinery a graded call runs under (tracing, timing, workloads) and what the notebook's own
+# setup and submission cells use. Each assignment's check module is left out: public tests do
+# not run there, and those modules compute right answers (to compare with), which a notebook
+# must not be able to import as its own.
+SANDBOX_CHECKS = ("__init__.py", "core.py", "trace.py", "workloads.py", "notebook.py", "submit.py",
+                  "gpu_policy.txt")
+
+
 def stage_public_library(lib: Path):
-    """Copy what the worker needs into the sandbox: the public checks library and no more."""
+    """Copy what the worker needs into the sandbox, and no more."""
     lib.mkdir(parents=True)
     shutil.copy(PACKAGE / "worker.py", lib / "worker.py")
     shutil.copy(PACKAGE / "wire.py", lib / "wire.py")
     shutil.copy(PACKAGE / "zygote.py", lib / "zygote.py")
     (lib / "autograder").mkdir()
     (lib / "autograder" / "__init__.py").write_text('"""Public part of the course autograder."""\n')
-    shutil.copytree(PACKAGE / "checks", lib / "autograder" / "checks",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    (lib / "autograder" / "checks").mkdir()
+    for name in SANDBOX_CHECKS:
+        if (PACKAGE / "checks" / name).exists():
+            shutil.copy(PACKAGE / "checks" / name, lib / "autograder" / "checks" / name)
     (lib / "otter").mkdir()
     (lib / "otter" / "__init__.py").write_text(
         '"""Stand-in for otter inside the grader: checks and export do nothing here."""\n'

@@ -91,6 +91,25 @@ def test_student_notebook_has_no_hidden_tests(assignment):
 
 
 @pytest.mark.parametrize("assignment", IDS)
+def test_notebook_cells_need_only_the_sandbox_library(assignment):
+    """While grading, only the generic checks modules are importable (sandbox.SANDBOX_CHECKS):
+    the master's own cells must not import an assignment's check module or the private parts."""
+    from autograder.sandbox import SANDBOX_CHECKS
+    allowed = {name[:-3] for name in SANDBOX_CHECKS if name.endswith(".py") and name != "__init__.py"}
+    spec = assignments.Assignment(assignment)
+    cells = [c.source for c in nbformat.read(spec.master, as_version=4).cells if c.cell_type == "code"
+             and "BEGIN TEST CONFIG" not in c.source]
+    imported = set()
+    for source in cells:
+        imported |= set(re.findall(r"autograder\.checks\.(\w+)", source))
+        for names in re.findall(r"from autograder\.checks import ([\w, ]+)", source):
+            imported |= set(names.replace(" ", "").split(","))
+        assert "autograder.hidden" not in source and "autograder.references" not in source
+    assert "notebook" in imported, "the setup cell should import autograder.checks.notebook"
+    assert imported <= allowed, f"cells import {sorted(imported - allowed)}, absent while grading"
+
+
+@pytest.mark.parametrize("assignment", IDS)
 def test_zip_holds_tests_and_support_files(assignment):
     spec = assignments.Assignment(assignment)
     with zipfile.ZipFile(spec.zip_path) as archive:

@@ -387,3 +387,46 @@ def test_summary_shows_pass_rates_failures_and_the_slowest(batch):
     assert "honest.ipynb" not in failures
     slowest = summary.split("## Slowest submissions")[1].splitlines()[2]
     assert slowest.startswith("- infinite_loop.ipynb: 8") or slowest.startswith("- infinite_loop.ipynb: 9"), slowest
+
+
+IMPORT_PUBLIC_ANSWERS = '''
+try:
+    from autograder.checks.purification import normal_equation_purifier as optimal_purifier
+    print("borrowed the checker's own purifier")
+except ImportError as error:
+    print("could not borrow:", error)
+'''
+
+
+def test_public_checks_cannot_be_imported_as_answers(tmp_path):
+    """Public check modules compute right answers to compare with (here: the purifier through the
+    normal equations). A notebook graded in the sandbox cannot import them as its own."""
+    from autograder.checks.purification import normal_equation_purifier
+    from autograder.hidden import purification as hidden
+    hidden.purifier_on_fresh_data(normal_equation_purifier)  # the borrowed function would pass
+
+    blank = nbformat.read(ROOT / "notebooks" / "purification.ipynb", as_version=4)
+    subs = tmp_path / "submissions"
+    notebooks.write(blank, subs / "blank.ipynb")
+    notebooks.write(notebooks.append_cells(nbformat.read(ROOT / "notebooks" / "purification.ipynb", as_version=4),
+                                           IMPORT_PUBLIC_ANSWERS), subs / "borrows.ipynb")
+    results = {r["file"]: r for r in grade_all("purification", [subs], tmp_path / "out", workers=2,
+                                               limits=Limits(timeout_s=120), force=True)}
+    assert results["borrows.ipynb"]["total"] <= results["blank.ipynb"]["total"] == 0
+    if isolation_available():
+        assert "could not borrow" in results["borrows.ipynb"]["output_tail"]
+
+
+def test_the_sandbox_library_holds_no_assignment_checks(tmp_path):
+    from autograder import assignments
+    from autograder.sandbox import stage_public_library
+    stage_public_library(tmp_path / "lib")
+    staged = {p.name for p in (tmp_path / "lib" / "autograder" / "checks").iterdir()}
+    assert "core.py" in staged and "trace.py" in staged and "workloads.py" in staged
+    for spec in assignments.available():
+        assert f"{spec.id}.py" not in staged
+    assert "ssm_common.py" not in staged
+    for name in staged:  # and nothing staged imports them
+        text = (tmp_path / "lib" / "autograder" / "checks" / name).read_text()
+        for spec in assignments.available():
+            assert f"checks.{spec.id}" not in text and f"from .{spec.id}" not in text, name
