@@ -20,7 +20,7 @@ from pathlib import Path
 
 from . import assignments, report, settings
 from .sandbox import Limits, ZygoteServer
-from .submissions import collect
+from .submissions import collect, printable
 
 RESULT_VERSION = 1
 
@@ -83,8 +83,10 @@ def _saved_result(target: Path, key: str):
         saved = json.loads(target.read_text())
     except (OSError, ValueError):
         return None
-    if saved.get("key") != key:
+    if not isinstance(saved, dict) or saved.get("key") != key:
         return None
+    if str(saved.get("status", "")).startswith("grader error"):
+        return None  # not the submission's doing: try again
     saved["reused"] = True
     return saved
 
@@ -102,11 +104,23 @@ def _judge_task(assignment, notebook: bytes, limits, gpu_policy, zygote) -> dict
         return grade(assignment, path, limits, gpu_policy=gpu_policy, zygote=zygote)
 
 
-def _one_thread():
-    """Parallelism comes from grading several submissions at once: a judge's own torch threads
-    would only spin against the sandboxes for the same cores."""
+def _judge_process_setup(grader_pid):
+    """In each judge process. One torch thread: parallelism comes from grading several
+    submissions at once. And no judge outlives the TA's command (killed, or its terminal gone)."""
     import torch
     torch.set_num_threads(1)
+
+    def watch():
+        while True:
+            time.sleep(1.0)
+            try:
+                os.kill(grader_pid, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:
+                pass
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def _judge_pool(workers):
@@ -114,7 +128,8 @@ def _judge_pool(workers):
     once: no import cost per submission. They keep no state between submissions."""
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["autograder.judge"])
-    return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_one_thread)
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_judge_process_setup,
+                               initargs=(os.getpid(),))
 
 
 class Progress:
@@ -142,29 +157,52 @@ class Progress:
 
 
 def _judge_batch(spec, pending, workers, limits, gpu_policy, zygote):
-    """Judge (submission, target, key) triples in a pool; yield (submission, saved result)."""
+    """Judge (index, submission, target, key) entries in a pool; yield (index, saved result)."""
     for attempt in (1, 2):  # a judge process that dies takes its pool down: retry once in a new one
         if not pending:
             return
         broken = []
         with _judge_pool(min(workers, len(pending))) as pool:
-            futures = {pool.submit(_judge_task, spec.id, s.notebook, limits, gpu_policy, zygote): (s, t, k)
-                       for s, t, k in pending}
+            futures = {pool.submit(_judge_task, spec.id, entry[1].notebook, limits, gpu_policy, zygote): entry
+                       for entry in pending}
             for future in as_completed(futures):
-                submission, target, key = futures[future]
+                index, submission, target, key = futures[future]
                 try:
                     result = future.result()
                 except BrokenProcessPool:
                     if attempt == 1:
-                        broken.append((submission, target, key))
+                        broken.append(futures[future])
                         continue
-                    result = report.unrunnable(spec, "grader error: the judge process died")
+                    result = report.unrunnable(spec, "grader error: the judge process died", gpu_policy)
                 except Exception as error:  # noqa: BLE001 - the batch goes on; the row says why
-                    result = report.unrunnable(spec, f"grader error: {type(error).__name__}: {error}")
-                result.update(file=submission.label, key=key, reused=False)
+                    result = report.unrunnable(spec, f"grader error: {type(error).__name__}: {error}", gpu_policy)
+                _labelled(result, submission, key)
                 _save(result, target)
-                yield submission, result
+                yield index, result
         pending = broken
+
+
+def _stable_labels(submissions, earlier):
+    """A file graded into this folder before keeps its label; a new file whose label another
+    file already has there (or in this batch) is labelled by its full path instead."""
+    current = {s.identity for s in submissions}
+    taken = {row["file"] for identity, row in earlier.items() if identity not in current}
+    for submission in submissions:
+        if submission.identity in earlier:
+            submission.label = earlier[submission.identity]["file"]
+    counts = {}
+    for submission in submissions:
+        counts.setdefault(submission.label, set()).add(submission.identity)
+    for submission in submissions:
+        if submission.label in taken or len(counts[submission.label]) > 1:
+            if submission.identity not in earlier:
+                submission.label = printable(submission.source)
+
+
+def result_path(results_dir: Path, submission) -> Path:
+    """One result file per input file, named by where it lies (labels are for people)."""
+    digest = hashlib.sha256(submission.identity.encode("utf-8", "backslashreplace")).hexdigest()[:16]
+    return results_dir / f"{safe_name(submission.label)[:60]}-{digest}.json"
 
 
 def grade_all(assignment_id, paths, out: Path, workers=None, limits=None, force=False, quiet=True,
@@ -172,44 +210,67 @@ def grade_all(assignment_id, paths, out: Path, workers=None, limits=None, force=
     spec = assignments.get(assignment_id)
     limits = limits or Limits()
     gpu_policy = gpu_policy or settings.grading("gpu_policy", "exclude")
-    submissions = collect(paths)
+    submissions = collect(paths, prefer=f"{spec.id}.ipynb")
     results_dir = out / "results"
     results_dir.mkdir(parents=True, exist_ok=True)
+    earlier = report.saved_rows(results_dir, spec)
+    _stable_labels(submissions, earlier)
     progress = Progress(len(submissions), quiet)
     workers = max(1, workers or os.cpu_count() or 1)
     if assignments.cuda_available():  # timing tests of parallel submissions take turns
         os.environ["SEQMOD_GPU_LOCK"] = str(Path(tempfile.gettempdir()) / "seqmod-gpu.lock")
     results, pending = {}, []
-    names = output_names([s.label for s in submissions])
-    for submission in submissions:
-        target = results_dir / (names[submission.label] + ".json")
+    for index, submission in enumerate(submissions):
+        target = earlier.get(submission.identity, {}).get("_path") or result_path(results_dir, submission)
         key = cache_key(submission, spec, limits, gpu_policy)
         saved = None if force else _saved_result(target, key)
         if saved is None and submission.problem:
-            saved = dict(report.unrunnable(spec, submission.problem), file=submission.label, key=key, reused=False)
+            saved = _labelled(report.unrunnable(spec, submission.problem, gpu_policy), submission, key)
             _save(saved, target)
         if saved is not None:
-            results[submission.label] = saved
+            results[index] = saved
             progress.tick(submission.label, saved)
         else:
-            pending.append((submission, target, key))
+            pending.append((index, submission, target, key))
     if pending:
         with ZygoteServer() as zygote:  # imports torch once for the whole batch
-            for submission, result in _judge_batch(spec, pending, workers, limits, gpu_policy, zygote.address):
-                results[submission.label] = result
-                progress.tick(submission.label, result)
-    ordered = [results[s.label] for s in submissions]
+            for index, result in _judge_batch(spec, pending, workers, limits, gpu_policy, zygote.address):
+                results[index] = result
+                progress.tick(result["file"], result)
+    ordered = [results[i] for i in range(len(submissions))]
     # The CSV covers the class: rows graded into this folder earlier (say, before one student
-    # was regraded on their own) stay, as long as they were graded against the same tests.
-    report.write_all(spec, report.with_earlier_rows(ordered, results_dir, spec), out,
-                     time.monotonic() - progress.started)
+    # was regraded on their own) stay while their files exist and the tests are the same.
+    current = {s.identity for s in submissions}
+    kept = [row for identity, row in earlier.items() if identity not in current and os.path.exists(identity)]
+    rows = ordered if not kept else sorted(ordered + kept, key=lambda r: str(r["file"]))
+    report.write_all(spec, rows, out, time.monotonic() - progress.started)
     return ordered
 
 
+def _labelled(result, submission, key) -> dict:
+    result.update(file=submission.label, source=submission.identity, key=key, reused=False)
+    if submission.note:
+        result.setdefault("notes", []).append(submission.note)
+    return result
+
+
 def run(args) -> int:
+    """Exit status: 0 when every input got its grade, 1 when some rows are grader errors (run
+    again: those are regraded), 2 when no submission was found."""
+    for path in map(Path, args.paths):
+        if path.is_dir() and not collect([path]):
+            print(f"warning: no .ipynb or .zip files in {path}", file=sys.stderr)
     limits = Limits(timeout_s=args.timeout, memory_mb=args.memory_mb)
     results = grade_all(args.assignment, args.paths, args.out, args.workers, limits, args.force, args.quiet,
                         args.gpu_policy)
     print(report.score_table(results))
     print(f"\nwrote {args.out / 'grades.csv'}, feedback in {args.out / 'feedback'}, summary in {args.out / 'summary.md'}")
+    if not results:
+        print("error: no submissions found", file=sys.stderr)
+        return 2
+    failed = [r["file"] for r in results if str(r.get("status", "")).startswith("grader error")]
+    if failed:
+        print(f"error: {len(failed)} submission(s) hit a grader error (not the students' doing); "
+              "run the same command again to regrade them", file=sys.stderr)
+        return 1
     return 0

@@ -35,6 +35,13 @@ def validate_notebook(path: Path):
     if not raw.strip():
         return "not a notebook: the file is empty"
     try:
+        shape = json.loads(raw)
+    except (ValueError, RecursionError):
+        shape = None  # nbformat says what is wrong below
+    if shape is not None and not (isinstance(shape, dict) and isinstance(shape.get("cells", []), list)
+                                  and "nbformat" in shape):
+        return "not a notebook: the file is JSON, but not a Jupyter notebook"
+    try:
         nb = nbformat.reads(raw.decode("utf-8"), as_version=4)
     except Exception as error:  # noqa: BLE001
         return f"not a notebook: {type(error).__name__}: {str(error)[:200]}"

@@ -3,6 +3,7 @@ import csv
 import io
 import json
 import os
+import re
 import threading
 from pathlib import Path
 
@@ -11,10 +12,10 @@ from .testfiles import load_questions
 POINTS_ROW = "points-per-question"
 
 
-def unrunnable(spec, status: str) -> dict:
+def unrunnable(spec, status: str, gpu_policy=None) -> dict:
     questions = load_questions(spec.zip_path)
     return {
-        "assignment": spec.id, "status": status, "total": 0.0,
+        "assignment": spec.id, "status": status, "total": 0.0, "gpu_policy": gpu_policy,
         "possible": sum(q.possible for q in questions),
         "questions": {q.name: {"score": 0.0, "possible": q.possible, "cases": [
             {"name": c.name, "points": c.points, "hidden": c.hidden, "passed": False,
@@ -23,30 +24,79 @@ def unrunnable(spec, status: str) -> dict:
     }
 
 
+def saved_rows(results_dir: Path, spec) -> dict:
+    """{input file: its saved row} for rows saved in `results_dir` against the same questions
+    and points as now (half-written or foreign files are passed over)."""
+    shape = {q.name: q.possible for q in load_questions(spec.zip_path)}
+    rows = {}
+    for path in sorted(results_dir.glob("*.json")):
+        try:
+            row = json.loads(path.read_text())
+            source, label = row["source"], row["file"]
+            same_tests = set(row["questions"]) == set(shape) and all(
+                row["questions"][q]["possible"] <= shape[q] for q in shape)
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            continue
+        if row.get("assignment") != spec.id or not same_tests or not isinstance(label, str):
+            continue
+        if source not in rows or path.stat().st_mtime > rows[source]["_path"].stat().st_mtime:
+            rows[source] = dict(row, _path=path)
+    return rows
+
+
+def align_gpu_exclusions(results):
+    """Rows that could not run at all leave out the same CUDA-only tests as the rows that ran,
+    under the 'exclude' policy, so that every row counts out of the same total."""
+    skipped = {name for r in results for name in r.get("skipped", [])}
+    if not skipped:
+        return
+    for r in results:
+        cases = [c for q in r["questions"].values() for c in q["cases"]]
+        if r.get("gpu_policy") != "exclude" or r.get("skipped") or any(c.get("passed") for c in cases):
+            continue
+        if all(str(c.get("message", "")).startswith("not run") for c in cases):
+            for q in r["questions"].values():
+                q["possible"] -= sum(c["points"] for c in q["cases"] if c["name"] in skipped)
+            r["possible"] = sum(q["possible"] for q in r["questions"].values())
+
+
 def _fmt(x):
     return f"{x:g}"
 
 
-def grades_csv(results) -> str:
-    questions = sorted({q for r in results for q in r["questions"]})
+def _cell(text: str) -> str:
+    """A CSV cell a spreadsheet shows as text, never runs as a formula."""
+    text = str(text)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def points_per_question(results, questions) -> dict:
+    """What each question is out of: the value most rows agree on (the full points if no rows)."""
+    points = {}
+    for q in questions:
+        seen = [r["questions"][q.name]["possible"] for r in results if q.name in r["questions"]]
+        points[q.name] = max(set(seen), key=seen.count) if seen else q.possible
+    return points
+
+
+def grades_csv(results, questions) -> str:
+    names = sorted({q.name for q in questions} | {q for r in results for q in r["questions"]})
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["file", *questions, "total_points_earned", "percent_correct", "grading_status"])
-    if results:
-        first = results[0]
-        possible = {q: first["questions"][q]["possible"] for q in first["questions"]}
-        writer.writerow([POINTS_ROW, *[_fmt(possible.get(q, 0)) for q in questions],
-                         _fmt(sum(possible.values())), "1", "--"])
+    writer.writerow(["file", *names, "total_points_earned", "percent_correct", "grading_status"])
+    possible = points_per_question(results, questions)
+    writer.writerow([POINTS_ROW, *[_fmt(possible.get(q, 0)) for q in names],
+                     _fmt(sum(possible.values())), "1", "--"])
     for r in results:
-        scores = [_fmt(r["questions"].get(q, {}).get("score", 0)) for q in questions]
+        scores = [_fmt(r["questions"].get(q, {}).get("score", 0)) for q in names]
         percent = r["total"] / r["possible"] if r.get("possible") else 0.0
-        writer.writerow([r["file"], *scores, _fmt(r["total"]), f"{percent:.4g}", status_text(r)])
+        writer.writerow([_cell(r["file"]), *scores, _fmt(r["total"]), f"{percent:.4g}", _cell(status_text(r))])
     return buffer.getvalue()
 
 
 def status_text(result) -> str:
-    status = result.get("status", "Completed")
-    notes = []
+    status = str(result.get("status", "Completed"))
+    notes = [str(n) for n in result.get("notes", [])]
     if result.get("skipped"):
         how = "left out of the total" if result.get("gpu_policy") == "exclude" else "scored 0: GPU required"
         notes.append(f"{len(result['skipped'])} CUDA test(s) not run, no GPU; {how}")
@@ -54,13 +104,40 @@ def status_text(result) -> str:
         notes.append("reduced isolation: namespaces unavailable")
     if result.get("incidents") and status == "Completed":
         notes.append(f"{len(result['incidents'])} test(s) crashed the notebook")
-    return status + (" (" + "; ".join(notes) + ")" if notes else "")
+    if not notes:
+        return status
+    if status.startswith("Completed (") and status.endswith(")"):  # one parenthesis, not two
+        return status[:-1] + "; " + "; ".join(notes) + ")"
+    return status + " (" + "; ".join(notes) + ")"
+
+
+def _one_line(text, limit=None) -> str:
+    text = " ".join(str(text).split())
+    return text if limit is None else text[:limit]
+
+
+def _code(text, limit=None) -> str:
+    """Text a student's code wrote, shown as inline code: no headings, links or HTML can come
+    out of it (the fence is longer than any run of backticks inside)."""
+    text = _one_line(text, limit)
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    return f"{fence} {text} {fence}"
+
+
+def _plain(text) -> str:
+    """Our own messages, which may quote names in backticks, kept on one line; markdown that
+    could only come from a student's text (headings, HTML, links) is neutralised."""
+    text = _one_line(text)
+    for char in "<>[]":
+        text = text.replace(char, "\\" + char)
+    return text
 
 
 def feedback(result) -> str:
-    lines = [f"# Feedback: {result.get('assignment')} ({result.get('file')})", "",
+    lines = [f"# Feedback: {result.get('assignment')} ({_plain(result.get('file'))})", "",
              f"**Score: {_fmt(result['total'])} / {_fmt(result['possible'])}**  ",
-             f"Status: {status_text(result)}", ""]
+             f"Status: {_plain(status_text(result))}", ""]
     for name, q in sorted(result["questions"].items()):
         lines.append(f"## {name}: {_fmt(q['score'])} / {_fmt(q['possible'])}")
         for case in q["cases"]:
@@ -68,15 +145,21 @@ def feedback(result) -> str:
             kind = "hidden" if case["hidden"] else "public"
             lines.append(f"- {mark}: `{case['name']}` ({kind}, {_fmt(case['points'])} pt)")
             if not case["passed"]:
-                lines.append(f"  - {case['message']}")
+                lines.append(f"  - {_plain(case['message'])}")
         lines.append("")
     if result.get("cell_errors"):
         lines.append("## Cells that raised errors when your notebook ran top to bottom")
         for error in result["cell_errors"][:10]:
-            lines.append(f"- code cell {error['cell'] + 1}: `{error['error'][:300]}`")
+            lines.append(f"- code cell {int(error['cell']) + 1}: {_code(error['error'], 300)}")
         lines.append("")
     lines.append("Written questions are graded by hand and are not part of this score.")
     return "\n".join(lines) + "\n"
+
+
+def _fallback_feedback(result, error) -> str:
+    return (f"# Feedback: {_plain(result.get('file'))}\n\n**Score: {_fmt(result.get('total', 0))} / "
+            f"{_fmt(result.get('possible', 0))}**\n\n(The detailed feedback could not be written: "
+            f"{type(error).__name__}. Ask your TA.)\n")
 
 
 def score_table(results) -> str:
@@ -92,12 +175,12 @@ def score_table(results) -> str:
     return "\n".join(rows)
 
 
-def summary(results, seconds) -> str:
+def summary(results, seconds, questions=()) -> str:
     lines = ["# Grading summary", "", f"{len(results)} submissions, graded in {seconds:.0f} s.", ""]
     if not results:
-        return "\n".join(lines)
+        return "\n".join(lines + ["No submissions were found in the paths given."]) + "\n"
     totals = sorted(r["total"] for r in results)
-    possible = results[0]["possible"]
+    possible = sum(points_per_question(results, questions).values()) if questions else results[0]["possible"]
     lines += [f"Mean {sum(totals) / len(totals):.2f} / {_fmt(possible)}, median {totals[len(totals) // 2]:g}.",
               "", "![score histogram](score_histogram.png)", "", "## Pass rate per test", "",
               "| question | test | kind | passed | median time |", "|---|---|---|---|---|"]
@@ -110,14 +193,14 @@ def summary(results, seconds) -> str:
         lines.append(f"| {q} | {case_name} | {'hidden' if hidden else 'public'} | {passed}/{len(results)} | {median} |")
     not_completed = [r for r in results if not str(r.get("status", "")).startswith("Completed")]
     lines += ["", "## Submissions that did not complete", ""]
-    lines += [f"- {r['file']}: {r['status']}" for r in not_completed] or ["(none)"]
+    lines += [f"- {_plain(r['file'])}: {_plain(r['status'])}" for r in not_completed] or ["(none)"]
     skipped = [r for r in results if r.get("skipped")]
     if skipped:
         lines += ["", "## Tests not run", "",
                   f"{len(skipped)} submission(s) had CUDA tests that did not run: no GPU on the grading machine."]
     slow = sorted((r for r in results if r.get("seconds")), key=lambda r: -r["seconds"])[:5]
     lines += ["", "## Slowest submissions", ""] + [
-        f"- {r['file']}: {r['seconds']:.1f} s" + (f" (its notebook {r['notebook_seconds']:.1f} s)"
+        f"- {_plain(r['file'])}: {r['seconds']:.1f} s" + (f" (its notebook {r['notebook_seconds']:.1f} s)"
                                                   if isinstance(r.get("notebook_seconds"), (int, float)) else "")
         for r in slow]
     isolation = {r.get("isolation") for r in results if r.get("isolation")}
@@ -125,12 +208,12 @@ def summary(results, seconds) -> str:
     return "\n".join(lines) + "\n"
 
 
-def histogram_png(results, path: Path):
+def histogram_png(results, path: Path, possible=None):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     totals = [r["total"] for r in results]
-    possible = results[0]["possible"] if results else 1
+    possible = possible or (results[0]["possible"] if results else 1) or 1
     fig, ax = plt.subplots(figsize=(6, 3))
     ax.hist(totals, bins=min(20, max(5, int(possible) + 1)), range=(0, possible), color="#4477aa")
     ax.set_xlabel("total points")
@@ -150,43 +233,26 @@ def atomic_write(path: Path, text: str):
     """Readers see the old file or the new one, never half of one (also with two writers)."""
     tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
-        tmp.write_text(text)
+        tmp.write_text(text, encoding="utf-8", errors="backslashreplace")
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 
 
-def with_earlier_rows(current, results_dir: Path, spec):
-    """`current` plus the rows saved in `results_dir` by earlier runs for other files, when
-    they were graded against the same questions and points; sorted by file when any are added."""
-    labels = {r["file"] for r in current}
-    shape = {q.name: q.possible for q in load_questions(spec.zip_path)}
-    earlier = {}
-    for path in results_dir.glob("*.json"):
-        try:
-            saved = json.loads(path.read_text())
-            same_tests = {q: data["possible"] for q, data in saved["questions"].items()} == shape \
-                or saved.get("gpu_policy") == "exclude" and set(saved["questions"]) == set(shape)
-            label = saved["file"]
-        except (OSError, ValueError, TypeError, KeyError, AttributeError):
-            continue  # not one of ours, or half-written by a run that was killed
-        if saved.get("assignment") != spec.id or label in labels or not same_tests:
-            continue
-        if label not in earlier or path.stat().st_mtime > earlier[label][0]:
-            earlier[label] = (path.stat().st_mtime, saved)
-    if not earlier:
-        return current
-    return sorted([*current, *(saved for _, saved in earlier.values())], key=lambda r: str(r["file"]))
-
-
 def write_all(spec, results, out: Path, seconds: float):
+    questions = load_questions(spec.zip_path)
+    align_gpu_exclusions(results)
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write(out / "grades.csv", grades_csv(results))
+    atomic_write(out / "grades.csv", grades_csv(results, questions))
     (out / "feedback").mkdir(exist_ok=True)
     from .grade import output_names
     names = output_names([r["file"] for r in results])
     for r in results:
-        atomic_write(out / "feedback" / (names[r["file"]] + ".md"), feedback(r))
-    atomic_write(out / "summary.md", summary(results, seconds))
+        try:
+            text = feedback(r)
+        except Exception as error:  # noqa: BLE001 - one odd row must not cost the others theirs
+            text = _fallback_feedback(r, error)
+        atomic_write(out / "feedback" / (names[r["file"]] + ".md"), text)
+    atomic_write(out / "summary.md", summary(results, seconds, questions))
     if results:
-        histogram_png(results, out / "score_histogram.png")
+        histogram_png(results, out / "score_histogram.png", sum(points_per_question(results, questions).values()))

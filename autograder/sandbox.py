@@ -12,6 +12,7 @@ Isolation (Linux, no Docker, no root needed where unprivileged user namespaces a
 Where namespaces are not available the worker still runs in its own process with the same limits,
 and the result says that isolation was reduced.
 """
+import ctypes
 import json
 import os
 import resource
@@ -34,6 +35,7 @@ PACKAGE = Path(__file__).resolve().parent
 SANDBOX_MOUNT = "/sandbox"
 SYSTEM_DIRS = ["usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc"]
 ZYGOTE_FAILED, ZYGOTE_READY = "failed", "ready"
+_LIBC = ctypes.CDLL(None) if sys.platform.startswith("linux") else None
 
 
 @dataclass
@@ -43,6 +45,7 @@ class Limits:
     output_bytes: int = 1_000_000
     file_mb: int = 256
     call_timeout_s: float = 60.0  # one call into a graded function
+    processes: int = 256  # processes and threads of one notebook (applied when grading as root)
 
 
 class SandboxFailure(BaseException):
@@ -70,8 +73,8 @@ def isolation_available() -> bool:
             needed = all(shutil.which(t) for t in ("unshare", "mount", "pivot_root", "setpriv"))
             try:
                 ok = needed and subprocess.run(
-                    ["unshare", "--user", "--map-root-user", "--mount", "--pid", "--fork",
-                     "--net", "true"], capture_output=True, timeout=20).returncode == 0
+                    ["unshare", *_user_namespace_flags(), "--mount", "--pid", "--fork", "--net", "--ipc",
+                     "true"], capture_output=True, timeout=20).returncode == 0
             except (OSError, subprocess.TimeoutExpired):
                 ok = False
             _ISOLATION = bool(ok)
@@ -85,6 +88,28 @@ def isolation_available() -> bool:
 # must not be able to import as its own.
 SANDBOX_CHECKS = ("__init__.py", "core.py", "trace.py", "workloads.py", "notebook.py", "submit.py",
                   "gpu_policy.txt")
+
+
+def grading_as_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def _user_namespace_flags() -> list:
+    """A grader that is root needs no user namespace: the notebook then runs as an unused,
+    unprivileged uid (with root's uid it would own, and read, root's files in /etc and /usr).
+    Anyone else maps their own uid to root inside a new user namespace."""
+    return [] if grading_as_root() else ["--user", "--map-root-user"]
+
+
+def sandbox_uid():
+    """The uid a notebook runs as when the grader is root: one no account uses, fresh per sandbox,
+    so that the process limit counts this sandbox's processes only. None when not root."""
+    return 2_000_000 + secrets.randbelow(1_000_000) if grading_as_root() else None
+
+
+def _readable_by_all(folder: Path):
+    for path in [folder, *folder.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
 
 
 def stage_public_library(lib: Path):
@@ -123,6 +148,8 @@ def worker_environment(library: str, home: str) -> dict:
         "OMP_NUM_THREADS": os.environ.get("SEQMOD_WORKER_THREADS", "1"),
         "MKL_NUM_THREADS": os.environ.get("SEQMOD_WORKER_THREADS", "1"),
         "LANG": "C.UTF-8",
+        "USER": "student",  # libraries that ask for a user name need no account for the uid
+        "LOGNAME": "student",
     }
     if "CUDA_VISIBLE_DEVICES" in os.environ:
         env["CUDA_VISIBLE_DEVICES"] = os.environ["CUDA_VISIBLE_DEVICES"]
@@ -260,9 +287,20 @@ class ZygoteChild:
             self.connection = None
 
 
-def _mount_script(root: str, scratch: str, python_dirs, gpu: bool, then_exec=True) -> str:
+def _mount_script(root: str, scratch: str, python_dirs, gpu: bool, then_exec=True, uid=None) -> str:
+    """The shell script that builds the sandbox's root filesystem and pivots into it.
+
+    The scratch folder (the public library and the submission) is mounted read-only; the notebook
+    writes only to tmpfs mounts of fixed size (its working folder, /tmp, /dev/shm), so nothing
+    it writes reaches the grader's disk. `uid`: the unprivileged uid a root grader runs the
+    notebook as (None: a user namespace maps the grader's own uid to root inside).
+    """
     q = lambda p: "'" + str(p).replace("'", "'\\''") + "'"  # noqa: E731
-    lines = ["set -e", 'PATH="$PATH:/usr/sbin:/sbin"', f"R={q(root)}", 'mount -t tmpfs -o size=256m,mode=755 sandbox "$R"']
+    owner = "" if uid is None else f",uid={int(uid)},gid={int(uid)}"
+    # Private first: without a user namespace (a root grader) the new mount namespace would
+    # otherwise share its mounts with the host's.
+    lines = ["set -e", "umask 022", 'PATH="$PATH:/usr/sbin:/sbin"', "mount --make-rprivate /", f"R={q(root)}",
+             'mount -t tmpfs -o size=256m,mode=755 sandbox "$R"']
     # A recursive bind is read-only only at its top: remount every submount read-only too, or
     # detach it when that is refused (a grader running as root would otherwise own their files).
     lines.append('read_only() { mount -o remount,bind,ro "$1" && '
@@ -279,13 +317,18 @@ def _mount_script(root: str, scratch: str, python_dirs, gpu: bool, then_exec=Tru
         lines.append(f'mkdir -p "$R"{q(d)} && mount --rbind {q(d)} "$R"{q(d)} && read_only "$R"{q(d)}')
     lines += [
         f'mkdir -p "$R{SANDBOX_MOUNT}" && mount --bind {q(scratch)} "$R{SANDBOX_MOUNT}"',
+        f'mount -o remount,bind,ro "$R{SANDBOX_MOUNT}"',
+        f'mount -t tmpfs -o size=256m,mode=755{owner} work "$R{SANDBOX_MOUNT}/work"',
+        f'cp "$R{SANDBOX_MOUNT}/in/submission.ipynb" "$R{SANDBOX_MOUNT}/work/submission.ipynb"',
         'mkdir -p "$R/tmp" "$R/proc" "$R/dev/shm" "$R/oldroot"',
         'chmod 1777 "$R/tmp"',
         'mount -t proc proc "$R/proc"',
-        'mount -t tmpfs -o size=256m shm "$R/dev/shm"',
+        'mount -t tmpfs -o size=256m,mode=1777 shm "$R/dev/shm"',
         'for f in null zero random urandom full; do touch "$R/dev/$f"; '
         'mount --bind "/dev/$f" "$R/dev/$f"; done',
     ]
+    if uid is not None:
+        lines.append(f'chown {int(uid)}:{int(uid)} "$R{SANDBOX_MOUNT}/work/submission.ipynb"')
     if gpu:
         lines += ['for f in /dev/nvidia*; do [ -e "$f" ] || continue; if [ -d "$f" ]; then '
                   'mkdir -p "$R$f"; mount --rbind "$f" "$R$f"; else touch "$R$f"; '
@@ -295,8 +338,9 @@ def _mount_script(root: str, scratch: str, python_dirs, gpu: bool, then_exec=Tru
     if then_exec:  # a fresh interpreter as PID 2; the zygote's child drops its privileges itself
         # The shell stays PID 1 (no exec): it keeps its capabilities, so the notebook can neither
         # trace nor signal it, and the whole namespace ends with it.
+        become = "" if uid is None else f"--reuid={int(uid)} --regid={int(uid)} --clear-groups "
         lines += [f"cd {SANDBOX_MOUNT}/work",
-                  'setpriv --bounding-set -all --inh-caps -all --no-new-privs -- "$@"']
+                  f'setpriv {become}--bounding-set -all --inh-caps -all --no-new-privs -- "$@"']
     return "\n".join(lines)
 
 
@@ -313,6 +357,33 @@ class _DeadlineReader:
         return self.stream.read(n)
 
 
+def remove_tree(path: Path):
+    """Delete a folder whatever a notebook left in it (deep trees, odd permissions); never raises."""
+    try:
+        shutil.rmtree(path, ignore_errors=True)
+    except BaseException:  # noqa: BLE001 - RecursionError on very deep trees
+        pass
+    if path.exists():
+        try:
+            subprocess.run(["rm", "-rf", "--one-file-system", "--", str(path)], capture_output=True, timeout=120)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+
+
+def _clean_ready(message: dict) -> dict:
+    """The ready message in the shape the judge relies on (a notebook can send its own)."""
+    errors = message.get("cell_errors")
+    cleaned = []
+    for entry in errors[:20] if isinstance(errors, list) else []:
+        if isinstance(entry, dict) and type(entry.get("cell")) is int and isinstance(entry.get("error"), str):
+            cleaned.append({"cell": entry["cell"], "error": entry["error"][:500]})
+    seconds = message.get("seconds")
+    cells = message.get("cells")
+    return {"event": "ready", "cell_errors": cleaned,
+            "cells": cells if type(cells) is int else None,
+            "seconds": float(seconds) if type(seconds) in (int, float) else None}
+
+
 class SandboxedNotebook:
     """A submission executing in its own sandboxed process, answering requests afterwards."""
 
@@ -321,32 +392,41 @@ class SandboxedNotebook:
         self.zygote = zygote  # address of a warm ZygoteServer, or None to start a fresh interpreter
         self.limits = limits
         self.isolated = isolation_available() if isolate is None else isolate
+        self.uid = sandbox_uid() if self.isolated else None
         self.gpu = gpu
         self.output = bytearray()
         self.output_dropped = 0
         self.deadline = deadline  # shared by restarts of the same submission
         self.process = None
         self._scratch = None
-        self._ready_seen = False
+        self._worker_started = False  # the worker announced itself before any notebook code ran
+        self._expired = False
+        self._watchdog = None
+        self._drainer = None
 
     # -- life cycle -------------------------------------------------------------------------
     def start(self):
         self._scratch = Path(tempfile.mkdtemp(prefix="seqmod-sandbox-"))
-        os.chmod(self._scratch, 0o755)
-        work = self._scratch / "work"
+        (self._scratch / "in").mkdir()
+        work = self._scratch / "work"  # inside the sandbox a tmpfs is mounted here
         work.mkdir()
-        shutil.copy(self.notebook, work / "submission.ipynb")
+        shutil.copy(self.notebook, self._scratch / "in" / "submission.ipynb")
+        if not self.isolated:
+            shutil.copy(self.notebook, work / "submission.ipynb")
         stage_public_library(self._scratch / "lib")
+        _readable_by_all(self._scratch)
         inside = SANDBOX_MOUNT if self.isolated else str(self._scratch)
         env = worker_environment(f"{inside}/lib", home=f"{inside}/work")
-        python_dirs = sorted({os.path.realpath(sys.prefix), os.path.realpath(sys.base_prefix)})
+        # Both spellings of each: a path through a symlink (a linked venv or home) stays valid.
+        python_dirs = sorted({f(p) for p in (sys.prefix, sys.base_prefix) for f in (os.path.abspath, os.path.realpath)})
         root = self._scratch / "root"
         if self.isolated:
             root.mkdir()
         req_r, req_w = os.pipe()
         resp_r, resp_w = os.pipe()
         if self.zygote is not None:
-            script = _mount_script(str(root), str(self._scratch), python_dirs, self.gpu, then_exec=False)
+            script = _mount_script(str(root), str(self._scratch), python_dirs, self.gpu, then_exec=False,
+                                   uid=self.uid)
             if not self._start_from_zygote(env, inside, script, req_r, resp_w):
                 for fd in (req_r, req_w, resp_r, resp_w):  # the zygote may hold copies: fresh pipes
                     os.close(fd)
@@ -356,13 +436,15 @@ class SandboxedNotebook:
             env.update(SEQMOD_REQUEST_FD=str(req_r), SEQMOD_RESPONSE_FD=str(resp_w))
             command = [sys.executable, f"{inside}/lib/worker.py", f"{inside}/work/submission.ipynb"]
             if self.isolated:
-                script = _mount_script(str(root), str(self._scratch), python_dirs, self.gpu)
-                command = ["unshare", "--user", "--map-root-user", "--mount", "--pid", "--fork",
-                           "--net", "--ipc", "--kill-child", "--", "sh", "-c", script, "sandbox"] + command
+                script = _mount_script(str(root), str(self._scratch), python_dirs, self.gpu, uid=self.uid)
+                command = ["unshare", *_user_namespace_flags(), "--mount", "--pid", "--fork", "--net", "--ipc",
+                           "--kill-child", "--", "sh", "-c", script, "sandbox"] + command
             rlimits = self._rlimits()
 
             def apply_limits():
                 os.setsid()
+                if _LIBC is not None:  # gone with the judge that started it
+                    _LIBC.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
                 for name, value in rlimits.items():
                     resource.setrlimit(getattr(resource, name), (value, value))
 
@@ -371,23 +453,31 @@ class SandboxedNotebook:
                 stderr=subprocess.STDOUT, pass_fds=(req_r, resp_w), preexec_fn=apply_limits)
         os.close(req_r)
         os.close(resp_w)
+        os.set_blocking(req_w, False)  # writes wait with select, up to the deadline
         self._requests = os.fdopen(req_w, "wb", buffering=0)
         self._responses = os.fdopen(resp_r, "rb", buffering=0)
         if self.deadline is None:
             self.deadline = time.monotonic() + self.limits.timeout_s
-        threading.Thread(target=self._drain_output, daemon=True).start()
+        # Whatever the grader is waiting on, the submission ends at its deadline.
+        self._watchdog = threading.Timer(max(0.0, self.deadline - time.monotonic()), self._expire)
+        self._watchdog.daemon = True
+        self._watchdog.start()
+        self._drainer = threading.Thread(target=self._drain_output, daemon=True)
+        self._drainer.start()
 
     def _rlimits(self) -> dict:
         limits = {"RLIMIT_CORE": 0, "RLIMIT_FSIZE": self.limits.file_mb * 1024 * 1024}
         if not self.gpu:  # CUDA reserves huge virtual ranges; on a GPU the cap is not applied
             limits["RLIMIT_AS"] = self.limits.memory_mb * 1024 * 1024
+        if self.uid is not None:  # counts the processes of this sandbox's own uid (root is exempt)
+            limits["RLIMIT_NPROC"] = self.limits.processes
         return limits
 
     def _start_from_zygote(self, env, inside, script, req_r, resp_w) -> bool:
         """Ask the batch's zygote for a child; False when it cannot answer (then start afresh)."""
         request = {"isolate": self.isolated, "mount_script": script, "workdir": f"{inside}/work",
                    "library": f"{inside}/lib", "notebook": f"{inside}/work/submission.ipynb",
-                   "env": env, "rlimits": self._rlimits()}
+                   "env": env, "rlimits": self._rlimits(), "uid": self.uid}
         connection = connect_to_zygote(self.zygote)
         if connection is None:
             return False
@@ -410,7 +500,10 @@ class SandboxedNotebook:
     def _drain_output(self):
         stream = self.process.stdout
         while True:
-            chunk = stream.read1(65536) if hasattr(stream, "read1") else stream.read(65536)
+            try:
+                chunk = stream.read1(65536) if hasattr(stream, "read1") else stream.read(65536)
+            except (OSError, ValueError):
+                return
             if not chunk:
                 return
             room = self.limits.output_bytes - len(self.output)
@@ -418,15 +511,24 @@ class SandboxedNotebook:
                 self.output += chunk[:room]
             self.output_dropped += max(0, len(chunk) - max(room, 0))
 
+    def _kill(self):
+        if isinstance(self.process, ZygoteChild):
+            self.process.kill()
+        elif self.process is not None:
+            try:  # the whole process group: unshare, its shell and the notebook
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+    def _expire(self):
+        self._expired = True
+        self._kill()
+
     def close(self):
+        if self._watchdog is not None:
+            self._watchdog.cancel()
         if self.process is not None and self.process.poll() is None:
-            if isinstance(self.process, ZygoteChild):
-                self.process.kill()
-            else:
-                try:  # the whole process group: unshare, its shell and the notebook
-                    os.killpg(self.process.pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
+            self._kill()
             try:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
@@ -439,7 +541,7 @@ class SandboxedNotebook:
             except OSError:
                 pass
         if self._scratch is not None:
-            shutil.rmtree(self._scratch, ignore_errors=True)
+            remove_tree(self._scratch)
             self._scratch = None
 
     def __enter__(self):
@@ -454,12 +556,16 @@ class SandboxedNotebook:
         return self.deadline - time.monotonic()
 
     def _death_status(self) -> str:
+        if self._expired:
+            return f"timeout after {self.limits.timeout_s:g} s"
         try:
             code = self.process.wait(timeout=2)
         except subprocess.TimeoutExpired:
             return "the notebook's process stopped answering"
+        if self._drainer is not None:
+            self._drainer.join(timeout=2)  # the last words of the process, for the status
         tail = bytes(self.output[-3000:]).decode("utf-8", "replace")
-        if code and not self._ready_seen and "sandbox: " in tail:
+        if code and not self._worker_started and "sandbox: " in tail:  # no notebook code ran yet
             line = [l for l in tail.splitlines() if l.startswith("sandbox: ")][-1]
             return f"grader error: could not set up the sandbox ({line[9:200]})"
         memory_words = ("MemoryError", "Cannot allocate memory", "std::bad_alloc",
@@ -474,46 +580,65 @@ class SandboxedNotebook:
             return "the notebook exited the interpreter before grading could finish"
         return f"the notebook exited the interpreter (exit code {code})"
 
-    def _read(self, call_deadline=None):
+    def _timed_out(self, deadline) -> SandboxFailure:
+        if deadline < self.deadline:
+            return SandboxFailure(f"a call into the notebook did not return within "
+                                  f"{self.limits.call_timeout_s:g} s")
+        return SandboxFailure(f"timeout after {self.limits.timeout_s:g} s")
+
+    def _read(self, call_deadline=None, tag=None):
+        """The next message; with `tag`, the next one tagged so (others are skipped unread)."""
         deadline = self.deadline if call_deadline is None else min(self.deadline, call_deadline)
-
-        def timed_out():
-            if deadline < self.deadline:
-                return SandboxFailure(f"a call into the notebook did not return within "
-                                      f"{self.limits.call_timeout_s:g} s")
-            return SandboxFailure(f"timeout after {self.limits.timeout_s:g} s")
-
-        remaining = deadline - time.monotonic()
-        if remaining <= 0 or not select.select([self._responses], [], [], remaining)[0]:
-            raise timed_out()
+        reader = _DeadlineReader(self._responses, deadline)
         try:
-            return wire.read_message(_DeadlineReader(self._responses, deadline))
+            while True:
+                size, found = wire.read_header(reader)
+                if tag is not None and found != tag:
+                    wire.skip(reader, size)
+                    continue
+                return wire.parse(wire._read_exactly(reader, size))
         except TimeoutError:
-            raise timed_out() from None
+            raise (SandboxFailure(self._death_status()) if self._expired else self._timed_out(deadline)) from None
         except EOFError:
             raise SandboxFailure(self._death_status()) from None
-        except (wire.WireError, ValueError) as error:
-            raise SandboxFailure(f"the notebook's process sent garbage ({error})") from None
+        except (wire.WireError, ValueError, RecursionError, MemoryError) as error:
+            raise SandboxFailure(f"the notebook's process sent garbage ({str(error)[:200]})") from None
 
     def wait_ready(self) -> dict:
-        message = self._read()
-        self._ready_seen = True
+        while True:
+            message = self._read()
+            if message.get("event") == "started":
+                self._worker_started = True
+                continue
+            break
         if message.get("event") == "failed":
-            raise SandboxFailure(f"could not run the notebook: {message.get('error')}")
+            error = str(message.get("error"))[:300]
+            raise SandboxFailure(f"could not run the notebook (the notebook's process said: {error})")
         if message.get("event") != "ready":
             raise SandboxFailure("the notebook's process broke the grading protocol")
-        return message
+        return _clean_ready(message)
+
+    def _send(self, data: bytes, deadline):
+        view = memoryview(data)
+        fd = self._requests.fileno()
+        while view:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([], [fd], [], remaining)[1]:
+                raise SandboxFailure(self._death_status()) if self._expired else self._timed_out(deadline)
+            try:
+                view = view[os.write(fd, view):]
+            except BlockingIOError:
+                continue
+            except OSError:
+                raise SandboxFailure(self._death_status()) from None
 
     def request(self, message: dict) -> dict:
         nonce = secrets.token_hex(16)  # unguessable: replies cannot be forged ahead of time
         message = dict(message, nonce=nonce)
-        try:
-            wire.write_message(self._requests, message)
-        except (BrokenPipeError, OSError):
-            raise SandboxFailure(self._death_status()) from None
         call_deadline = time.monotonic() + self.limits.call_timeout_s
+        self._send(wire.frame(message, nonce), min(self.deadline, call_deadline))
         while True:
-            reply = self._read(call_deadline)
+            reply = self._read(call_deadline, tag=nonce)
             if reply.get("nonce") == nonce:
                 return reply
 

@@ -1,7 +1,7 @@
 """A small, safe message format between the grader and the sandboxed student process.
 
 Only plain data crosses the boundary: None, bool, int, float, complex, str, lists, tuples,
-string-keyed dicts, and arrays (tensors travel as raw bytes plus dtype, shape and device).
+sets, string-keyed dicts, and arrays (tensors travel as raw bytes plus dtype, shape and device).
 Nothing is unpickled, so a value sent by student code can never run code in the grader.
 """
 import base64
@@ -10,7 +10,7 @@ import struct
 
 import numpy as np
 
-MAX_MESSAGE_BYTES = 512 * 1024 * 1024
+MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 _ARRAY_DTYPES = {
     "float16", "float32", "float64", "complex64", "complex128",
     "int8", "int16", "int32", "int64", "uint8", "bool",
@@ -40,6 +40,8 @@ def encode(value, _depth=0):
     if isinstance(value, (list, tuple)):
         items = [encode(v, _depth + 1) for v in value]
         return items if isinstance(value, list) else {"__tuple__": items}
+    if isinstance(value, (set, frozenset)):
+        return {"__set__": [encode(v, _depth + 1) for v in value]}
     if isinstance(value, dict):
         if not all(isinstance(k, str) for k in value):
             raise WireError("only dicts with string keys can be sent")
@@ -86,6 +88,11 @@ def decode(obj, device_map=None, _depth=0, workloads=None):
         raise WireError("malformed message")
     if "__tuple__" in obj:
         return tuple(decode(v, device_map, _depth + 1, workloads) for v in obj["__tuple__"])
+    if "__set__" in obj:
+        try:
+            return set(decode(v, device_map, _depth + 1, workloads) for v in obj["__set__"])
+        except TypeError:
+            raise WireError("a set of values that cannot be in a set") from None
     if "__dict__" in obj:
         return {str(k): decode(v, device_map, _depth + 1, workloads) for k, v in obj["__dict__"].items()}
     if "__float__" in obj:
@@ -128,21 +135,54 @@ def _decode_array(obj, device_map):
     return tensor.to(target) if target != "cpu" else tensor
 
 
-def write_message(stream, message: dict):
+# A frame: the payload's length (8 bytes), a tag (32 bytes: the nonce of the request a reply
+# answers, or blank), then the JSON payload. The tag lets a reader skip a message meant for
+# nobody without parsing it, so junk costs neither memory nor time.
+TAG_BYTES = 32
+MAX_CONTAINERS = 200_000   # lists and dicts in one message; tensors travel as one string each
+MAX_ITEMS = 4_000_000      # commas: items of lists and dicts
+
+
+def frame(message: dict, tag: str = "") -> bytes:
     payload = json.dumps(message).encode()
-    stream.write(struct.pack(">Q", len(payload)) + payload)
+    return struct.pack(">Q", len(payload)) + tag.encode("ascii")[:TAG_BYTES].ljust(TAG_BYTES) + payload
+
+
+def write_message(stream, message: dict, tag: str = ""):
+    stream.write(frame(message, tag))
     stream.flush()
 
 
-def read_message(stream, limit=MAX_MESSAGE_BYTES) -> dict:
-    header = _read_exactly(stream, 8)
-    (size,) = struct.unpack(">Q", header)
+def read_header(stream, limit=MAX_MESSAGE_BYTES):
+    """(payload size, tag) of the next frame."""
+    header = _read_exactly(stream, 8 + TAG_BYTES)
+    (size,) = struct.unpack(">Q", header[:8])
     if size > limit:
         raise WireError(f"message of {size} bytes is larger than the limit of {limit}")
-    message = json.loads(_read_exactly(stream, size))
+    return size, header[8:].decode("ascii", "replace").strip()
+
+
+def skip(stream, size):
+    """Read and drop a payload without keeping it."""
+    while size:
+        size -= len(_read_exactly(stream, min(size, 1 << 20)))
+
+
+def parse(payload: bytes) -> dict:
+    if payload.count(b"[") + payload.count(b"{") > MAX_CONTAINERS or payload.count(b",") > MAX_ITEMS:
+        raise WireError("message has too many values")
+    try:
+        message = json.loads(payload)
+    except RecursionError:
+        raise WireError("message is nested too deeply") from None
     if not isinstance(message, dict):
         raise WireError("malformed message")
     return message
+
+
+def read_message(stream, limit=MAX_MESSAGE_BYTES) -> dict:
+    size, _ = read_header(stream, limit)
+    return parse(_read_exactly(stream, size))
 
 
 def _read_exactly(stream, n):

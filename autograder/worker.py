@@ -67,11 +67,12 @@ def serve(shell, requests, responses):
             reply = {"status": "raised", "error": f"{type(error).__name__}: {error}"[:2000],
                      "traceback": _short_traceback(error)[-4000:]}
         reply["nonce"] = nonce
+        tag = str(nonce or "")
         try:
-            wire.write_message(responses, reply)
-        except wire.WireError as error:
+            wire.write_message(responses, reply, tag)
+        except (wire.WireError, TypeError, ValueError) as error:
             wire.write_message(responses, {"nonce": nonce, "status": "raised",
-                                           "error": f"the result cannot be checked: {error}"})
+                                           "error": f"the result cannot be checked: {error}"}, tag)
         if op == "bye":
             return
 
@@ -106,7 +107,7 @@ def handle(shell, op, message):
     if op == "traced":
         from autograder.checks.trace import count_ops_locally
         exclude = [str(n) for n in message.get("exclude", [])]
-        result, counts = count_ops_locally(fn, *args, exclude_calls_to=exclude, **kwargs)
+        result, counts = count_ops_locally(fn, *args, exclude_calls_to=exclude, namespace=ns, **kwargs)
         return {"status": "ok", "value": _encode_result(result), "counts": counts.to_dict()}
     if op == "time":
         from autograder.checks.trace import time_locally
@@ -134,6 +135,8 @@ def main():
     requests = os.fdopen(int(os.environ.pop("SEQMOD_REQUEST_FD")), "rb", buffering=0)
     responses = os.fdopen(int(os.environ.pop("SEQMOD_RESPONSE_FD")), "wb", buffering=0)
     started = time.time()
+    # Before any notebook code runs: from here on, whatever goes wrong is the notebook's doing.
+    wire.write_message(responses, {"event": "started"})
     try:
         shell, errors, n_cells = execute_notebook(notebook)
     except Exception as error:  # noqa: BLE001

@@ -13,7 +13,7 @@ import nbformat
 import pytest
 
 from autograder.grade import grade_all
-from autograder.sandbox import Limits, isolation_available
+from autograder.sandbox import Limits, grading_as_root, isolation_available
 from tests import notebooks
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -131,6 +131,79 @@ def unrolled_ssm_forward(W, U, b, x):
 """
 
 
+STALL_THE_REQUEST_PIPE = """
+import fcntl, os, sys, time
+import wire
+fcntl.fcntl(3, 1031, 4096)  # F_SETPIPE_SZ: the grader's next request no longer fits
+_honest_conv = conv_ssm_forward
+def conv_ssm_forward(W, U, b, x):
+    out = _honest_conv(W, U, b, x)
+    frame = sys._getframe(1)
+    while frame is not None and "message" not in frame.f_locals:
+        frame = frame.f_back
+    message = frame.f_locals["message"] if frame is not None else {}
+    if message.get("op") == "traced" and x.shape[1] == 40:
+        wire.write_message(os.fdopen(os.dup(4), "wb", buffering=0),
+                           {"nonce": message["nonce"], "status": "ok", "value": wire.encode(out),
+                            "counts": {"ops": {"convolution": 1}, "largest_output": 0}}, message["nonce"])
+        time.sleep(10 ** 6)  # and never read another request
+    return out
+"""
+
+FORGED_READY = """
+import os, wire
+wire.write_message(os.fdopen(os.dup(4), "wb", buffering=0),
+                   {"event": "ready", "cell_errors": [{"cell": "x", "error": 3}, {"cell": 0}], "cells": "many"})
+"""
+
+GARBAGE_FRAME = """
+import os, struct
+_junk = b"[" * 200000 + b"]" * 200000
+os.write(4, struct.pack(">Q", len(_junk)) + b" " * 32 + _junk)
+"""
+
+DEEP_DIRECTORIES = """
+import os
+_top = os.getcwd()
+os.mkdir("deep"); os.chdir("deep")
+for _ in range(3000):
+    os.mkdir("d"); os.chdir("d")
+os.chdir(_top)
+"""
+
+BLAME_THE_SANDBOX = 'print("sandbox: cannot make /usr read-only")\nimport os\nos._exit(1)'
+
+FLOOD_THE_JUDGE = """
+import os, wire
+def unrolled_ssm_forward(W, U, b, x):
+    junk = {"junk": "x" * (64 * 1024 * 1024)}
+    wire.write_message(os.fdopen(os.dup(4), "wb", buffering=0), junk)  # tagged for nobody
+    return None
+"""
+
+READ_ROOT_FILES = """
+try:
+    open("/etc/shadow").read()
+    print("SHADOW readable")
+except Exception as error:
+    print("SHADOW", type(error).__name__)
+"""
+
+MANY_PROCESSES = """
+import subprocess
+_children = []
+try:
+    for _ in range(2000):
+        _children.append(subprocess.Popen(["sleep", "60"]))
+except OSError as error:
+    print("PROCESSES stopped:", type(error).__name__)
+print("PROCESSES", len(_children))
+for _child in _children:
+    _child.kill()
+    _child.wait()
+"""
+
+
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory):
     folder = tmp_path_factory.mktemp("adversarial")
@@ -168,7 +241,17 @@ def batch(tmp_path_factory):
         "cheat_overwrite_grader": blank_with(OVERWRITE_GRADER),
         "cheat_forge_replies": blank_with(FORGE_REPLIES),
         "cheat_network": blank_with(NETWORK),
+        "cheat_flood_the_judge": blank_with(FLOOD_THE_JUDGE),
+        # attacks on the grading protocol and the sandbox's own limits
+        "stalls_the_request_pipe": reference_with(STALL_THE_REQUEST_PIPE),
+        "forges_a_ready_message": reference_with(FORGED_READY),
+        "sends_garbage": reference_with(GARBAGE_FRAME),
+        "deep_directories": reference_with(DEEP_DIRECTORIES),
+        "blames_the_sandbox": reference_with(BLAME_THE_SANDBOX),
+        "reads_root_files": reference_with(READ_ROOT_FILES),
     }
+    if grading_as_root():  # the process limit applies to the unprivileged uid a root grader uses
+        entries["many_processes"] = reference_with(MANY_PROCESSES)
     for name, nb in entries.items():
         notebooks.write(nb, subs / f"{name}.ipynb")
     odd_kernel = notebooks.reference_notebook(ASSIGNMENT)
@@ -215,6 +298,8 @@ def test_honest_rows_are_unaffected(batch):
 
 @pytest.mark.parametrize("name,status", [
     ("infinite_loop", "timeout after 80 s"),
+    ("blames_the_sandbox", "the notebook exited the interpreter (exit code 1)"),
+    ("sends_garbage", "the notebook's process sent garbage"),
     ("exits_interpreter", "the notebook exited the interpreter (exit code 3)"),
     ("segfault", "crashed: the notebook's process died with signal SIGSEGV"),
     ("killed_by_cpu_limit", "crashed: the notebook's process died with signal SIGKILL"),
@@ -268,7 +353,8 @@ def test_no_process_outlives_its_submission(batch):
 
 
 CHEATS = ["cheat_patch_comparisons", "cheat_patch_otter", "cheat_lying_tensor", "cheat_read_solutions",
-          "cheat_read_classmate", "cheat_overwrite_grader", "cheat_forge_replies", "cheat_network"]
+          "cheat_read_classmate", "cheat_overwrite_grader", "cheat_forge_replies", "cheat_network",
+          "cheat_flood_the_judge"]
 
 
 @pytest.mark.parametrize("name", CHEATS)
@@ -430,3 +516,42 @@ def test_the_sandbox_library_holds_no_assignment_checks(tmp_path):
         text = (tmp_path / "lib" / "autograder" / "checks" / name).read_text()
         for spec in assignments.available():
             assert f"checks.{spec.id}" not in text and f"from .{spec.id}" not in text, name
+
+
+def test_a_stalled_request_pipe_cannot_hang_the_batch(batch):
+    """The notebook stops reading requests after answering one itself: the grader's write gives
+    up at the call budget instead of blocking forever; only the stalled question loses."""
+    result = row(batch, "stalls_the_request_pipe.ipynb")
+    q = result["questions"]
+    assert all(q[name]["score"] == q[name]["possible"] for name in ("q1", "q2", "q3")), result["status"]
+    assert q["q4"]["score"] < q["q4"]["possible"]
+    said = result["status"] + " ".join(c["message"] for c in q["q4"]["cases"])
+    assert "did not return within 8 s" in said
+
+
+def test_forged_protocol_messages_change_nothing(batch):
+    """A ready message in the wrong shape is cleaned up (no crash in the feedback) and a huge
+    message meant for nobody is skipped unread."""
+    result = row(batch, "forges_a_ready_message.ipynb")
+    assert full(result) and result["status"] == "Completed", result["status"]
+    assert (batch["out"] / "feedback" / "forges_a_ready_message.ipynb.md").exists()
+    flood = row(batch, "cheat_flood_the_judge.ipynb")
+    assert flood["status"].startswith("Completed") and flood["total"] == 0
+
+
+def test_what_a_notebook_writes_stays_in_the_sandbox(batch):
+    """Its working folder is a small tmpfs inside the sandbox: a tree too deep to delete
+    recursively costs neither the row nor the grader's disk."""
+    result = row(batch, "deep_directories.ipynb")
+    assert full(result) and result["status"] == "Completed", result["status"]
+
+
+def test_a_root_grader_runs_notebooks_unprivileged(batch):
+    if not (isolation_available() and grading_as_root()):
+        pytest.skip("only a grader running as root maps notebooks to an unprivileged uid")
+    assert "SHADOW PermissionError" in row(batch, "reads_root_files.ipynb")["output_tail"]
+    many = row(batch, "many_processes.ipynb")
+    assert full(many), many["status"]
+    assert "PROCESSES stopped: BlockingIOError" in many["output_tail"]
+    count = int(many["output_tail"].split("PROCESSES ")[-1].split()[0])
+    assert count < Limits.processes

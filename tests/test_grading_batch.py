@@ -6,16 +6,19 @@ Everything goes through `python -m autograder grade` in a subprocess, as a TA ru
 import csv
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import nbformat
 import pytest
 
+from autograder.testfiles import load_questions
 from tests import notebooks
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -145,3 +148,135 @@ def test_names_that_differ_only_in_odd_characters_keep_their_own_feedback(batch)
     assert set(headers) == {p.name for p in subs.iterdir()}, "one student's feedback overwrote another's"
     assert f"**Score: {table['a b.ipynb']['total_points_earned']} /" in headers["a b.ipynb"]
     assert "**Score: 0 /" in headers["a_b.ipynb"]
+
+
+INJECTION = '''
+def ssm_kernel(A, B, C, D, L):
+    raise ValueError("## Injected heading\\n<script>alert(1)</script> [click](http://evil.example/)")
+'''
+
+
+@pytest.fixture(scope="module")
+def odd_inputs(tmp_path_factory):
+    """Inputs as they come from a learning platform: odd names, zips with extra files, junk."""
+    folder = tmp_path_factory.mktemp("odd")
+    subs = folder / "submissions"
+    subs.mkdir()
+    blank, full = SAMPLES / "blank.ipynb", SAMPLES / "full.ipynb"
+    shutil.copy(blank, os.fsdecode(bytes(subs) + b"/caf\xe9.ipynb"))  # a Latin-1 name from an old zip tool
+    shutil.copy(blank, subs / "UPPER.IPYNB")
+    shutil.copy(blank, subs / "=cmd.ipynb")
+    (subs / "list.ipynb").write_text("[]")
+    with zipfile.ZipFile(subs / "two_notebooks.zip", "w") as archive:
+        archive.write(blank, "Untitled.ipynb")
+        archive.write(full, f"{ASSIGNMENT}.ipynb")
+    with zipfile.ZipFile(subs / "from_a_mac.zip", "w") as archive:
+        archive.writestr("._hw.ipynb", b"\x00\x05\x16\x07 resource fork")
+        archive.write(full, "hw.ipynb")
+    injected = notebooks.append_cells(nbformat.read(blank, as_version=4), INJECTION,
+                                      "raise RuntimeError('``` # heading from a cell <b>bold</b>')")
+    notebooks.write(injected, subs / "inject.ipynb")
+    done = grade([subs], folder / "out")
+    return subs, folder / "out", done
+
+
+def test_every_odd_input_gets_its_row(odd_inputs):
+    subs, out, done = odd_inputs
+    table = rows(out)
+    assert len(table) == len(list(subs.iterdir())) == 7
+    assert "caf\\xe9.ipynb" in table and "UPPER.IPYNB" in table
+    assert table["list.ipynb"]["grading_status"] == "not a notebook: the file is JSON, but not a Jupyter notebook"
+    assert "'=cmd.ipynb" in table, "a file name a spreadsheet would run as a formula"
+
+
+def test_zips_grade_the_assignments_notebook(odd_inputs):
+    _, out, _ = odd_inputs
+    table = rows(out)
+    full = table["two_notebooks.zip"]
+    assert float(full["total_points_earned"]) > 0 and full["percent_correct"] == "1"
+    assert f"the zip file holds 2 notebooks; graded {ASSIGNMENT}.ipynb" in full["grading_status"]
+    assert table["from_a_mac.zip"]["percent_correct"] == "1"
+
+
+def test_feedback_shows_student_text_as_text(odd_inputs):
+    _, out, _ = odd_inputs
+    import mistune  # the markdown renderer nbconvert uses
+    [text] = [p.read_text() for p in (out / "feedback").glob("inject*.md")]
+    html = mistune.html(text)
+    assert "<script" not in html and "<b>" not in html and "<a " not in html
+    assert not re.search(r"<h\d>[^<]*(Injected|heading from)", html), "a student's text became a heading"
+    assert "Injected heading" in html and "heading from a cell" in html  # still shown, as text
+
+
+def test_rows_follow_the_files_across_runs(tmp_path):
+    """Regrading one file keeps its label; a file that is gone loses its row; another student
+    with the same file name keeps theirs."""
+    subs = tmp_path / "class"
+    (subs / "sub").mkdir(parents=True)
+    shutil.copy(SAMPLES / "blank.ipynb", subs / "b1.ipynb")
+    shutil.copy(SAMPLES / "blank.ipynb", subs / "b2.ipynb")
+    shutil.copy(SAMPLES / "partial.ipynb", subs / "sub" / "b1.ipynb")
+    out = tmp_path / "out"
+    grade([subs], out)
+    first = rows(out)
+    assert set(first) == {"b1.ipynb", "b2.ipynb", "sub/b1.ipynb"}
+    (subs / "b2.ipynb").unlink()
+    grade([subs / "sub" / "b1.ipynb"], out, "--force")
+    second = rows(out)
+    assert set(second) == {"b1.ipynb", "sub/b1.ipynb"}
+    assert second["b1.ipynb"] == first["b1.ipynb"] and second["sub/b1.ipynb"] == first["sub/b1.ipynb"]
+
+
+def test_grader_errors_are_tried_again(tmp_path):
+    subs = tmp_path / "class"
+    subs.mkdir()
+    shutil.copy(SAMPLES / "blank.ipynb", subs / "b1.ipynb")
+    out = tmp_path / "out"
+    grade([subs], out)
+    [saved] = (out / "results").glob("*.json")
+    row = json.loads(saved.read_text())
+    row["status"] = "grader error: the judge process died"
+    saved.write_text(json.dumps(row))
+    command = [sys.executable, "-m", "autograder", "grade", ASSIGNMENT, str(subs), "--out", str(out), "--quiet"]
+    again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert json.loads(saved.read_text())["status"].startswith("Completed")
+
+
+def test_nothing_to_grade_is_an_error(tmp_path):
+    (tmp_path / "empty").mkdir()
+    command = [sys.executable, "-m", "autograder", "grade", ASSIGNMENT, str(tmp_path / "empty"),
+               "--out", str(tmp_path / "out"), "--quiet"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "no submissions found" in done.stderr
+    assert "warning: no .ipynb or .zip files in" in done.stderr
+    header = (tmp_path / "out" / "grades.csv").read_text().splitlines()
+    assert header[0].startswith("file,q1,q2,q3,q4,total_points_earned") and header[1].startswith("points-per-question")
+
+
+def test_rows_that_could_not_run_count_out_of_the_same_total(tmp_path):
+    """Without a GPU (policy 'exclude'), an empty file and a graded notebook are out of the same
+    points, and the points row says so."""
+    from autograder import assignments
+    if assignments.cuda_available():
+        pytest.skip("with a GPU nothing is left out")
+    subs = tmp_path / "class"
+    subs.mkdir()
+    (subs / "a_empty.ipynb").write_bytes(b"")
+    shutil.copy(ROOT / "notebooks" / "ssm_forward_gpu.ipynb", subs / "b_blank.ipynb")
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "autograder", "grade", "ssm_forward_gpu", str(subs), "--out", str(out),
+               "--quiet", "--gpu-policy", "exclude"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    with open(out / "grades.csv", newline="") as handle:
+        table = list(csv.reader(handle))
+    header, points, *body = table
+    total = header.index("total_points_earned")
+    graded = [json.loads(p.read_text()) for p in (out / "results").glob("*.json")]
+    [possible] = [r["possible"] for r in graded if r["file"] == "b_blank.ipynb"]
+    assert float(points[total]) == possible < sum(q.possible for q in load_questions(
+        ROOT / "autograder" / "zips" / "ssm_forward_gpu.zip")), "the CUDA tests should be left out"
+    [empty] = [p.read_text() for p in (out / "feedback").glob("a_empty*.md")]
+    assert f"**Score: 0 / {possible:g}**" in empty
+    assert "CUDA test(s) not run" in body[1][-1] and "Completed (" in body[1][-1] and ") (" not in body[1][-1]

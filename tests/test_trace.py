@@ -61,3 +61,37 @@ def test_counts_cross_the_wire_and_reject_garbage():
     forged = OpCounts.from_dict({"ops": {"mm": -3, "bmm": "many", 7: 1, "add": 2}, "largest_output": -1})
     assert forged.counts == {"add": 2} and forged.largest_output == 0
     assert OpCounts.from_dict(None).total() == 0 and OpCounts.from_dict(["mm"]).total() == 0
+
+
+def slow_powers(w, T):
+    """A kernel built with a loop: T - 1 multiplications, which an excluded helper may run."""
+    powers = [torch.ones_like(w)]
+    for _ in range(T - 1):
+        powers.append(powers[-1] * w)
+    return torch.stack(powers, dim=-1)
+
+
+def forward_with_helper(w, T):
+    return slow_powers(w, T).sum(-1)
+
+
+class CallableForward:
+    def __call__(self, w, T):
+        return slow_powers(w, T).sum(-1)
+
+
+def test_excluded_helpers_stay_excluded_through_wrappers():
+    """However the student wraps the graded function (torch.no_grad, functools.partial, a callable
+    object), the helper's ops are left out, and the helper is restored afterwards."""
+    import functools
+    w = torch.rand(3, dtype=torch.float64)
+    _, plain = count_ops_locally(forward_with_helper, w, 50)
+    _, counted = count_ops_locally(forward_with_helper, w, 50, exclude_calls_to=["slow_powers"])
+    assert plain.compute() >= 49 > counted.compute() >= 1
+    for wrapped in (torch.no_grad()(forward_with_helper), functools.partial(forward_with_helper, T=50),
+                    CallableForward()):
+        args = (w,) if isinstance(wrapped, functools.partial) else (w, 50)
+        _, counts = count_ops_locally(wrapped, *args, exclude_calls_to=["slow_powers"])
+        assert counts.compute() == counted.compute(), type(wrapped)
+    assert globals()["slow_powers"].__name__ == "slow_powers"
+

@@ -43,7 +43,7 @@ def test_tensor_subclasses_arrive_as_plain_tensors():
     assert type(back) is torch.Tensor and not torch.equal(back, torch.ones(3))
 
 
-@pytest.mark.parametrize("value", [object(), lambda: 1, {1: "int key"}, torch.nn.Linear(2, 2), {"s": {1, 2}}])
+@pytest.mark.parametrize("value", [object(), lambda: 1, {1: "int key"}, torch.nn.Linear(2, 2), {"s": {1, print}}])
 def test_other_objects_are_refused(value):
     with pytest.raises(wire.WireError):
         wire.encode(value)
@@ -87,3 +87,33 @@ def test_framing_and_size_limit():
     stream.seek(0)
     with pytest.raises(wire.WireError):
         wire.read_message(stream, limit=100)
+
+
+def test_sets_arrive_as_sets():
+    """A student's answer given as a set reaches the check as a set (which can then say so)."""
+    back = wire.decode(wire.encode({"ridge": {"queries", "keys"}, "none": frozenset()}))
+    assert back == {"ridge": {"queries", "keys"}, "none": set()}
+    with pytest.raises(wire.WireError):
+        wire.decode({"__set__": [[1, 2]]})  # a list cannot be in a set
+
+
+def test_replies_for_someone_else_are_skipped_unread():
+    stream = io.BytesIO()
+    stream.write(wire.frame({"junk": "x" * 100_000}, tag="not-yours"))
+    stream.write(wire.frame({"answer": 42}, tag="abc123"))
+    stream.seek(0)
+    size, tag = wire.read_header(stream)
+    assert tag == "not-yours"
+    wire.skip(stream, size)
+    size, tag = wire.read_header(stream)
+    assert tag == "abc123" and wire.parse(stream.read(size)) == {"answer": 42}
+
+
+@pytest.mark.parametrize("payload", [
+    b"[" * 200_000 + b"]" * 200_000,        # nesting that would exhaust the parser's recursion
+    b'{"junk": [' + b"[]," * 300_000 + b"[]]}",  # millions of tiny objects: gigabytes in memory
+    b"[1, 2, 3]",                            # not a message
+])
+def test_hostile_payloads_are_refused_cheaply(payload):
+    with pytest.raises(wire.WireError):
+        wire.parse(payload)

@@ -105,22 +105,50 @@ class _Counter(TorchDispatchMode):
         return wrapper
 
 
-def count_ops_locally(fn, *args, exclude_calls_to=(), **kwargs):
+def _namespaces_of(fn, extra=None) -> list:
+    """The global namespaces `fn` looks names up in: its own, and those of whatever it wraps
+    (a decorator such as torch.no_grad, functools.partial, a method, a callable object)."""
+    import functools
+    import inspect
+    found, seen, todo = [], set(), [fn]
+    while todo:
+        item = todo.pop()
+        if id(item) in seen or item is None:
+            continue
+        seen.add(id(item))
+        namespace = getattr(item, "__globals__", None)
+        if isinstance(namespace, dict) and not any(namespace is n for n in found):
+            found.append(namespace)
+        if isinstance(item, functools.partial):
+            todo.append(item.func)
+        todo += [getattr(item, "__wrapped__", None), getattr(item, "__func__", None)]
+        if not inspect.isroutine(item) and not isinstance(item, (type, functools.partial)):
+            todo.append(getattr(type(item), "__call__", None))
+    if isinstance(extra, dict) and not any(extra is n for n in found):
+        found.append(extra)
+    return found
+
+
+def count_ops_locally(fn, *args, exclude_calls_to=(), namespace=None, **kwargs):
     """Call `fn` and return (result, OpCounts).
 
-    Ops run inside the functions named in `exclude_calls_to` (looked up in `fn`'s globals, e.g.
-    a helper the student calls) are not counted, so each check judges one function only.
+    Ops run inside the functions named in `exclude_calls_to` (a helper the student calls, looked
+    up in the globals of `fn` and of what it wraps, and in `namespace`: the notebook's) are not
+    counted, so each check judges one function only.
     """
     mode = _Counter()
-    namespace = getattr(fn, "__globals__", {})
-    saved = {n: namespace[n] for n in exclude_calls_to if callable(namespace.get(n))}
-    for name, helper in saved.items():
-        namespace[name] = mode.uncounted(helper)
+    saved = []
+    for names in _namespaces_of(fn, namespace):
+        for name in exclude_calls_to:
+            if callable(names.get(name)):
+                saved.append((names, name, names[name]))
+                names[name] = mode.uncounted(names[name])
     try:
         with mode:
             result = fn(*args, **kwargs)
     finally:
-        namespace.update(saved)
+        for names, name, helper in reversed(saved):
+            names[name] = helper
     return result, OpCounts(mode.counts, mode.largest_output)
 
 
