@@ -19,7 +19,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from . import assignments, report, settings
-from .sandbox import Limits, ZygoteServer
+from .sandbox import Limits, ZygoteServer, sweep_leftovers
 from .submissions import collect, printable
 
 RESULT_VERSION = 1
@@ -233,6 +233,7 @@ def grade_all(assignment_id, paths, out: Path, workers=None, limits=None, force=
         else:
             pending.append((index, submission, target, key))
     if pending:
+        sweep_leftovers()
         with ZygoteServer() as zygote:  # imports torch once for the whole batch
             for index, result in _judge_batch(spec, pending, workers, limits, gpu_policy, zygote.address):
                 results[index] = result

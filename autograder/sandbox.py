@@ -1,11 +1,12 @@
 """Run a student notebook in a sandbox and talk to it.
 
 Isolation (Linux, no Docker, no root needed where unprivileged user namespaces are allowed):
-- new user, mount, PID and network namespaces (`unshare`);
+- new mount, PID, network and IPC namespaces (`unshare`), and a user namespace unless the grader
+  is root (then the notebook runs as a fresh unprivileged uid instead);
 - a fresh root filesystem built from a whitelist (system directories, the Python installation
-  and the virtual environment, all read-only; a private scratch directory); the host's root is
-  detached with `pivot_root`, so the course repository, solutions, hidden tests, references and
-  other students' submissions are simply not there;
+  and the virtual environment, all read-only; the notebook writes only to small tmpfs mounts);
+  the host's root is detached with `pivot_root`, so the course repository, solutions, hidden
+  tests, references and other students' submissions are simply not there;
 - every capability dropped before student code runs (no remounting, no escaping);
 - no network; rlimits on memory, file size and core dumps; a wall-clock timeout that kills the
   whole PID namespace; captured output capped.
@@ -214,6 +215,28 @@ class ZygoteServer:
         if self._folder is not None:
             shutil.rmtree(self._folder, ignore_errors=True)
             self._folder = None
+
+
+def sweep_leftovers(older_than_s=24 * 3600.0):
+    """Remove the scratch folders of batches that were killed (a finished batch leaves none):
+    sandbox and judge folders older than a day (none lives longer than its submission's time
+    limit) and zygote folders whose zygote no longer answers."""
+    now = time.time()
+    for folder in Path(tempfile.gettempdir()).glob("seqmod-*"):
+        try:
+            age = now - folder.stat().st_mtime
+        except OSError:
+            continue
+        if folder.name.startswith(("seqmod-sandbox-", "seqmod-judge-")) and age > older_than_s:
+            remove_tree(folder)
+        elif folder.name.startswith("seqmod-zygote-") and age > 600:
+            probe = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            try:
+                probe.connect(str(folder / "socket"))
+            except OSError:
+                remove_tree(folder)
+            finally:
+                probe.close()
 
 
 def connect_to_zygote(address, wait_s=120.0):
