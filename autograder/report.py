@@ -253,6 +253,13 @@ def write_all(spec, results, out: Path, seconds: float):
         except Exception as error:  # noqa: BLE001 - one odd row must not cost the others theirs
             text = _fallback_feedback(r, error)
         atomic_write(out / "feedback" / (names[r["file"]] + ".md"), text)
+    current = {names[r["file"]] + ".md" for r in results}
+    for stale in (out / "feedback").glob("*.md"):  # of files no longer graded: not to be handed out
+        try:
+            if stale.name not in current and stale.read_text(errors="replace").startswith("# Feedback"):
+                stale.unlink()
+        except OSError:
+            pass
     atomic_write(out / "summary.md", summary(results, seconds, questions))
     if results:
         histogram_png(results, out / "score_histogram.png", sum(points_per_question(results, questions).values()))

@@ -43,10 +43,13 @@ def rows(out):
 
 
 def stamps(out):
-    """{file label: modification time of its saved result}; every result must be whole JSON."""
+    """{file label: modification time of its saved result} for the files that still exist;
+    every result must be whole JSON."""
     found = {}
     for path in (out / "results").glob("*.json"):
-        found[json.loads(path.read_text())["file"]] = path.stat().st_mtime_ns
+        row = json.loads(path.read_text())
+        if os.path.exists(row["source"]):
+            found[row["file"]] = path.stat().st_mtime_ns
     return found
 
 
@@ -102,19 +105,27 @@ def test_a_batch_killed_halfway_finishes_without_regrading(batch):
     possible = float(table["full.ipynb"]["total_points_earned"])
     assert possible > 0 and float(table["0_slow.ipynb"]["total_points_earned"]) == possible
     assert float(table["blank.ipynb"]["total_points_earned"]) == 0
+    (subs / "0_slow.ipynb").unlink()  # the later tests need no slow notebook; its row goes with it
 
 
 def test_a_changed_submission_is_regraded_and_only_that_one(batch):
+    """So is a row that ended in a grader error (not the student's doing)."""
     subs, out = graded(batch)
     before = stamps(out)
     shutil.copy(SAMPLES / "full.ipynb", subs / "blank.ipynb")  # the student resubmits, now finished
+    [unlucky] = [p for p in (out / "results").glob("*.json") if json.loads(p.read_text())["file"] == "partial.ipynb"]
+    row = json.loads(unlucky.read_text())
+    unlucky.write_text(json.dumps(dict(row, status="grader error: the judge process died")))
+    before["partial.ipynb"] = stamps(out)["partial.ipynb"]
     grade([subs], out)
     after = stamps(out)
-    assert after["blank.ipynb"] != before["blank.ipynb"]
-    assert {k: v for k, v in after.items() if k != "blank.ipynb"} == \
-        {k: v for k, v in before.items() if k != "blank.ipynb"}
+    regraded = {"blank.ipynb", "partial.ipynb"}
+    assert all(after[label] != before[label] for label in regraded)
+    assert {k: v for k, v in after.items() if k not in regraded} == \
+        {k: v for k, v in before.items() if k not in regraded}
     table = rows(out)
     assert table["blank.ipynb"]["total_points_earned"] == table["full.ipynb"]["total_points_earned"]
+    assert table["partial.ipynb"]["grading_status"].startswith("Completed")
 
 
 def test_regrading_one_student_keeps_the_class_in_the_csv(batch):
@@ -124,7 +135,8 @@ def test_regrading_one_student_keeps_the_class_in_the_csv(batch):
     after = rows(out)
     assert set(after) == set(before), "regrading one file dropped the other rows"
     assert after == before, "regrading a file that did not change changed the grades"
-    assert (out / "summary.md").read_text().startswith("# Grading summary\n\n6 submissions")
+    count = len(list(subs.iterdir()))
+    assert (out / "summary.md").read_text().startswith(f"# Grading summary\n\n{count} submissions")
 
 
 def test_force_regrades_everything(batch):
@@ -225,22 +237,6 @@ def test_rows_follow_the_files_across_runs(tmp_path):
     second = rows(out)
     assert set(second) == {"b1.ipynb", "sub/b1.ipynb"}
     assert second["b1.ipynb"] == first["b1.ipynb"] and second["sub/b1.ipynb"] == first["sub/b1.ipynb"]
-
-
-def test_grader_errors_are_tried_again(tmp_path):
-    subs = tmp_path / "class"
-    subs.mkdir()
-    shutil.copy(SAMPLES / "blank.ipynb", subs / "b1.ipynb")
-    out = tmp_path / "out"
-    grade([subs], out)
-    [saved] = (out / "results").glob("*.json")
-    row = json.loads(saved.read_text())
-    row["status"] = "grader error: the judge process died"
-    saved.write_text(json.dumps(row))
-    command = [sys.executable, "-m", "autograder", "grade", ASSIGNMENT, str(subs), "--out", str(out), "--quiet"]
-    again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert again.returncode == 0, again.stderr[-2000:]
-    assert json.loads(saved.read_text())["status"].startswith("Completed")
 
 
 def test_nothing_to_grade_is_an_error(tmp_path):

@@ -43,15 +43,33 @@ class StudentCodeError(Exception):
     """Raised when the student's function itself raised; carries a short description."""
 
 
-def call(fn, name: str, *args, **kwargs):
-    """Call a graded function, turning its exceptions into readable check failures."""
+def call(fn, name: str, *args, where: str = None, **kwargs):
+    """Call a graded function, turning its exceptions into readable check failures.
+
+    `where` describes the inputs in words (never their values), e.g. "T = 7, float32"; it is
+    added to the message when the function raises. (No graded function has a `where` argument.)
+    """
     require_function(fn, name)
+    context = f" (inputs: {where})" if where else ""
     try:
         return fn(*args, **kwargs)
     except StudentCodeError as error:
-        fail(f"`{name}` raised an error: {error}")
+        fail(f"`{name}` raised an error{context}: {error}")
     except Exception as error:  # noqa: BLE001 - any error in student code is a failed check
-        fail(f"`{name}` raised {type(error).__name__}: {error}")
+        fail(f"`{name}` raised {type(error).__name__}{context}: {error}")
+
+
+def _python_numbers(value) -> bool:
+    """A (nested) list or tuple whose leaves are all Python numbers (bool excluded)."""
+    if isinstance(value, (list, tuple)):
+        return all(_python_numbers(item) for item in value)
+    return isinstance(value, (int, float, complex)) and not isinstance(value, bool)
+
+
+def _has_complex(value) -> bool:
+    if isinstance(value, (list, tuple)):
+        return any(_has_complex(item) for item in value)
+    return isinstance(value, complex)
 
 
 def as_tensor(value, name: str) -> torch.Tensor:
@@ -59,6 +77,20 @@ def as_tensor(value, name: str) -> torch.Tensor:
         fail(f"`{name}`: {STUB_HINT}.")
     if isinstance(value, torch.Tensor):
         return torch.Tensor.detach(value)
+    if _python_numbers(value):
+        # Python floats are float64: torch.as_tensor would round them (and lists of them) to float32
+        dtype = torch.complex128 if _has_complex(value) else torch.float64
+        try:
+            return torch.tensor(value, dtype=dtype)
+        except Exception:  # noqa: BLE001 - ragged nesting
+            fail(f"`{name}` returned a nested list whose rows have different lengths; return a "
+                 "torch.Tensor.")
+    if isinstance(value, (list, tuple)) and len(value) and all(isinstance(v, torch.Tensor) for v in value):
+        items = [torch.Tensor.detach(v) for v in value]
+        try:
+            return torch.stack(items)
+        except Exception:  # noqa: BLE001
+            fail(f"`{name}` returned a list of tensors of different shapes; return one torch.Tensor.")
     try:
         return torch.as_tensor(value)
     except Exception:  # noqa: BLE001

@@ -63,13 +63,14 @@ def purifier_data(gen, m, n, sigmas, dtype=F64):
 
 
 def as_range(value, name):
-    """None, or a (lo, hi) pair of floats from a tuple, list or tensor of two numbers."""
+    """None, or a (lo, hi) pair of floats from a tuple, list, tensor or numpy array of two numbers."""
     if value is None:
         return None
     if value is Ellipsis:
         fail(f"`{name}`: it returned `...`: the function is still a stub.")
-    if isinstance(value, torch.Tensor):
-        flat = value.detach().flatten()
+    if isinstance(value, torch.Tensor) or type(value).__name__ == "ndarray":
+        array = torch.as_tensor(value).detach().cpu() if not isinstance(value, torch.Tensor) else value.detach()
+        flat = array.flatten()
         items = [flat[i] for i in range(flat.numel())]
     elif isinstance(value, (list, tuple)):
         items = list(value)

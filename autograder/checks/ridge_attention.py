@@ -9,7 +9,7 @@ import re
 
 import torch
 
-from .core import as_float, as_tensor, call, expect, expect_close, expect_shape, fail, fresh_generator
+from .core import as_float, as_tensor, call, close, expect, expect_close, expect_shape, fail, fresh_generator
 from .trace import grad_call
 
 F64 = torch.float64
@@ -113,6 +113,12 @@ def ridge_gradient_answer_matches_autograd(gradient_inputs, ridge_attention):
     except Exception as error:  # noqa: BLE001 - student code
         fail(f"`ridge_attention` raised an error when run with gradients: {str(error)[:300]}")
     expect(out is not None, "`ridge_attention` is still a stub: implement question 3 first.")
+    out = as_tensor(out, "ridge_attention")
+    expected = Q @ _normal_equation_solution(K, V, 0.7)
+    if not close(out.to(F64), expected, 1e-6):
+        fail("`ridge_attention` does not compute ridge attention yet (its output is not Q (K^T K + lam I)^(-1) "
+             "K^T V on n_q=3, n=6, d=4, d_v=2): this answer is checked with autograd through a correct "
+             "ridge_attention, so fix question 3 first.")
     reached = sorted(name for name, grad in zip(["queries", "keys", "values", "scalar"], grads)
                      if grad is not None and bool(torch.as_tensor(grad).abs().sum() > 0))
     expect(answer["ridge"] == reached,
@@ -194,15 +200,27 @@ def ridge_attention_solves_normal_equations(ridge_attention):
 
 
 def ridge_attention_handles_batches(ridge_attention):
-    """Leading dimensions are batch dimensions: each (n_q, d) slice is its own problem."""
+    """Leading dimensions are batch dimensions: each (n_q, d) slice is its own problem, solved
+    with the normal equations of its own K, V."""
     gen = fresh_generator(seed=403)
+    lam = 0.7
     Q, K, V = _random(gen, 2, 3, 5, 4), _random(gen, 2, 3, 7, 4), _random(gen, 2, 3, 7, 2)
-    out = as_tensor(call(ridge_attention, "ridge_attention", Q, K, V, 0.7), "ridge_attention")
+    out = as_tensor(call(ridge_attention, "ridge_attention", Q, K, V, lam), "ridge_attention")
     expect_shape(out, (2, 3, 5, 2), "ridge_attention", dims="B1 B2 n_q d_v")
+    expected = Q @ _normal_equation_solution(K, V, lam)
+    out = out.to(F64)
+    if close(out, expected, 1e-6):
+        return
     for i, j in [(0, 0), (1, 2)]:
-        single = call(ridge_attention, "ridge_attention", Q[i, j], K[i, j], V[i, j], 0.7)
-        expect_close(out[i, j], as_tensor(single, "ridge_attention"), "ridge_attention", dims="n_q d_v",
-                     rtol=1e-8, where=f"batch entry ({i}, {j}) should equal the unbatched call on that slice")
+        single = as_tensor(call(ridge_attention, "ridge_attention", Q[i, j], K[i, j], V[i, j], lam),
+                           "ridge_attention")
+        if close(single.to(F64), expected[i, j], 1e-6):
+            # right on one problem, wrong in a batch: say so
+            expect_close(out[i, j], single, "ridge_attention", dims="n_q d_v", rtol=1e-8,
+                         where=f"batch entry ({i}, {j}) should equal the unbatched call on that slice")
+    expect_close(out, expected, "ridge_attention", dims="B1 B2 n_q d_v", rtol=1e-6,
+                 where="leading dims (2, 3), n_q=5, n=7, d=4, d_v=2: each slice should be Q (K^T K + lam I)^(-1) "
+                       "K^T V for its own Q, K, V")
 
 
 # -- Sherman-Morrison ------------------------------------------------------------------------------

@@ -44,7 +44,8 @@ def reconstruction_loss_on_fresh_inputs(reconstruction_loss):
                 terms = float((X64 ** 2).sum() + ((W64.abs() @ X64.abs()) ** 2).sum())
                 if terms <= 100 * float(((X64 - W64 @ X64) ** 2).sum()):
                     break
-            got = as_float(call(reconstruction_loss, "reconstruction_loss", W, X), "reconstruction_loss")
+            got = as_float(call(reconstruction_loss, "reconstruction_loss", W, X,
+                                 where=f"W {m} x {m}, X {m} x {n}, {_dtype_name(dtype)}"), "reconstruction_loss")
             mistakes = {h: torch.tensor(v, dtype=F64) for h, v in ref.reconstruction_mistakes(W, X).items()}
             expected = ref.reconstruction_loss(W, X)
             # X - W X cancels where W X is close to X: rounding in `dtype` is relative to the terms
@@ -60,7 +61,8 @@ def regularization_loss_on_fresh_inputs(regularization_loss):
     for m in (1, 3, 5):
         for dtype in DTYPES:
             W = torch.randn(m, m, generator=gen, dtype=F64).to(dtype)
-            got = as_float(call(regularization_loss, "regularization_loss", W), "regularization_loss")
+            got = as_float(call(regularization_loss, "regularization_loss", W,
+                                 where=f"W {m} x {m}, {_dtype_name(dtype)}"), "regularization_loss")
             mistakes = {h: torch.tensor(v, dtype=F64) for h, v in ref.regularization_mistakes(W).items()}
             expect_close(torch.tensor(got, dtype=F64), torch.tensor(ref.regularization_loss(W), dtype=F64),
                          "regularization_loss", input_dtype=dtype, mistakes=mistakes,
@@ -86,7 +88,8 @@ def crossover_on_fresh_inputs(crossover_lambda):
                 condition = terms / max(r_gap, 1e-300) + reg / max(g_gap, 1e-300)
                 if condition <= 50:
                     break
-            got = as_float(call(crossover_lambda, "crossover_lambda", W_a, W_b, X), "crossover_lambda")
+            got = as_float(call(crossover_lambda, "crossover_lambda", W_a, W_b, X,
+                                 where=f"m = {m}, n = {n}, {_dtype_name(dtype)}"), "crossover_lambda")
             mistakes = {h: torch.tensor(v, dtype=F64) for h, v in ref.crossover_mistakes(W_a, W_b, X).items()}
             try:
                 expect_close(torch.tensor(got, dtype=F64),
@@ -115,7 +118,7 @@ def _purifier_cases(gen, cases):
 def _purifier_matches(optimal_purifier, cases):
     gen = fresh_generator()
     for X, lam, where, dtype in _purifier_cases(gen, cases):
-        got = call(optimal_purifier, "optimal_purifier", X, lam)
+        got = call(optimal_purifier, "optimal_purifier", X, lam, where=where)
         m = X.shape[0]
         expect_close(got, ref.optimal_purifier(X, lam), "optimal_purifier", dims="m m", input_dtype=dtype,
                      mistakes=ref.purifier_mistakes(X, lam), where=where)
@@ -150,7 +153,8 @@ def trained_purifier_matches_closed_form(train_purifier):
         lam = _uniform(gen, *lams)
         steps, lr = gradient_descent_settings(X, lam)
         where = f"m = {m}, n = {n}, {_dtype_name(dtype)}"
-        got = as_tensor(call(train_purifier, "train_purifier", X.to(dtype), lam, steps, lr), "train_purifier")
+        got = as_tensor(call(train_purifier, "train_purifier", X.to(dtype), lam, steps, lr, where=where),
+                        "train_purifier")
         expect_shape(got, (m, m), "train_purifier")
         if not torch.isfinite(got).all():
             fail(f"`train_purifier` returned NaN or infinite values ({where}): gradients that are never "
@@ -171,7 +175,7 @@ def trained_purifier_matches_closed_form(train_purifier):
 
 def _range_case(fn, sigmas, k, keep, attenuate, where, dtype=F64):
     s = torch.tensor(sigmas, dtype=F64).to(dtype)
-    got = call(fn, "feasible_lambda_range", s, k, keep, attenuate)
+    got = call(fn, "feasible_lambda_range", s, k, keep, attenuate, where=where)
     compare_range(got, ref.feasible_lambda_range(s, k, keep, attenuate), "feasible_lambda_range",
                   dtype=dtype, where=where, mistakes=ref.range_mistakes(s, k, keep, attenuate))
 

@@ -28,14 +28,14 @@ def update_mean_on_fresh_streams(update_mean):
         expected = ref.running_means(points)
         mean = torch.zeros(shape, dtype=dtype)
         for n in range(points.shape[0]):
-            got = call(update_mean, "update_mean", mean, points[n], n)
+            where = (f"points of shape {tuple(shape)}, {_dtype_name(dtype)}, the mean of {n} points "
+                     f"updated with point {n + 1}")
+            got = call(update_mean, "update_mean", mean, points[n], n, where=where)
             expect_close(got, expected[n], "update_mean", input_dtype=dtype,
-                         mistakes=ref.update_mean_mistakes(mean, points[n], n),
-                         where=f"points of shape {tuple(shape)}, {_dtype_name(dtype)}, the mean of {n} points "
-                               f"updated with point {n + 1}")
+                         mistakes=ref.update_mean_mistakes(mean, points[n], n), where=where)
             mean = as_tensor(got, "update_mean").to(dtype).reshape(shape)
     # plain Python numbers work too
-    got = as_float(call(update_mean, "update_mean", 2.5, -1.0, 5), "update_mean")
+    got = as_float(call(update_mean, "update_mean", 2.5, -1.0, 5, where="Python floats, n = 5"), "update_mean")
     expect_close(torch.tensor(got, dtype=F64), torch.tensor((2.5 * 5 - 1.0) / 6, dtype=F64),
                  "update_mean", where="Python floats, n = 5")
 
@@ -47,7 +47,7 @@ def ridge_sums_on_fresh_data(ridge_sums):
         Y = _randn(gen, n, dtype=dtype) if d_v is None else _randn(gen, n, d_v, dtype=dtype)
         where = f"n={n}, d={d}, " + ("scalar targets" if d_v is None else f"targets of size {d_v}") + \
                 f", {_dtype_name(dtype)}"
-        result = call(ridge_sums, "ridge_sums", X, Y, lam)
+        result = call(ridge_sums, "ridge_sums", X, Y, lam, where=where)
         expect(isinstance(result, (tuple, list)) and len(result) == 2,
                "`ridge_sums` should return a pair (gram, cross).")
         gram, cross = ref.ridge_sums(X, Y, lam)
@@ -82,10 +82,11 @@ def _ridge_inputs(gen, lead, n_q, n, d, d_v, dtype):
             _randn(gen, *lead, n, d_v, dtype=dtype))
 
 
-def _raised(name, error):
+def _raised(name, error, where=None):
+    context = f" (inputs: {where})" if where else ""
     if isinstance(error, StudentCodeError):
-        fail(f"`{name}` raised an error: {error}")
-    fail(f"`{name}` raised {type(error).__name__}: {error}")
+        fail(f"`{name}` raised an error{context}: {error}")
+    fail(f"`{name}` raised {type(error).__name__}{context}: {error}")
 
 
 def _batched_failure(fn, name, args, extra=()):
@@ -102,6 +103,30 @@ def _batched_failure(fn, name, args, extra=()):
          "K.transpose(-1, -2) (or K.mT) instead of K.T, and matrix products that broadcast (@, torch.matmul).")
 
 
+def _error_text(error):
+    text = str(error)[:400] if isinstance(error, StudentCodeError) else f"{type(error).__name__}: {str(error)[:400]}"
+    return text.rstrip(". ")
+
+
+def _gradient_failure(fn, name, args, lam, error, where):
+    """The call under autograd raised: find out whether gradients, a tensor lam or batching is
+    the cause, by repeating the same call without gradients (and then with a plain tensor lam)."""
+    try:
+        fn(*args, lam)
+    except Exception as plain_error:  # noqa: BLE001 - it fails without gradients too
+        _batched_failure(fn, name, args, (lam,))
+        fail(f"`{name}` raised an error (inputs: {where}): {_error_text(plain_error)}")
+    try:
+        fn(*args, torch.tensor(lam, dtype=args[0].dtype))
+    except Exception as tensor_error:  # noqa: BLE001
+        fail(f"`{name}` works with lam a Python float but raises when lam is a 0-d tensor, as it is when "
+             f"gradients are taken with respect to lam (inputs: {where}): {_error_text(tensor_error)}. Write code "
+             "that works for both (lam * torch.eye(...) does).")
+    fail(f"`{name}` works without gradients but raises when its inputs require gradients (Q, K, V and lam "
+         f"with requires_grad; inputs: {where}): {_error_text(error)}. Compute the output with torch "
+         "operations only (no .numpy(), .item(), in-place changes of an input, or torch.no_grad()).")
+
+
 def ridge_matches_reference(ridge_attention):
     gen = fresh_generator()
     for lead, n_q, n, d, d_v, lam, dtype, lam_tensor in RIDGE_CASES:
@@ -111,7 +136,8 @@ def ridge_matches_reference(ridge_attention):
             got = ridge_attention(Q, K, V, lam_arg)
         except Exception as error:  # noqa: BLE001
             _batched_failure(ridge_attention, "ridge_attention", (Q, K, V), (lam_arg,))
-            _raised("ridge_attention", error)
+            _raised("ridge_attention", error, _describe(lead, n_q, n, d, d_v, lam, dtype)
+                    + (" (lam given as a 0-d tensor)" if lam_tensor else ""))
         expect_close(got, ref.ridge_attention(Q, K, V, lam), "ridge_attention", dims=" ".join(
                      [f"B{i + 1}" for i in range(len(lead))] + ["n_q", "d_v"]), input_dtype=dtype,
                      mistakes=ref.ridge_mistakes(Q, K, V, lam), where=_describe(lead, n_q, n, d, d_v, lam, dtype)
@@ -132,9 +158,7 @@ def ridge_gradients_reach_all_inputs(ridge_attention):
         try:
             out, grads = grad_call(ridge_attention, Q, K, V, lam, wrt=(0, 1, 2, 3), upstream=upstream)
         except Exception as error:  # noqa: BLE001
-            _batched_failure(ridge_attention, "ridge_attention", (Q, K, V), (lam,))
-            fail(f"`ridge_attention` raised an error when lam is a 0-d tensor that requires a gradient: "
-                 f"{str(error)[:400]}")
+            _gradient_failure(ridge_attention, "ridge_attention", (Q, K, V), lam, error, where)
         ref_out, ref_grads = ref.ridge_attention_with_grads(Q, K, V, lam, upstream)
         expect_close(out, ref_out, "ridge_attention", where=where + ", lam a 0-d tensor with requires_grad")
         for name, grad, expected in zip(GRAD_NAMES, grads, ref_grads):
@@ -190,10 +214,10 @@ def sherman_morrison_matches_reference(sherman_morrison):
         u, v = 0.7 * _randn(gen, d), 0.7 * _randn(gen, d)
         M_inv = torch.linalg.inv(M)
         args = (M_inv.to(dtype), u.to(dtype), v.to(dtype))
-        got = call(sherman_morrison, "sherman_morrison", *args)
+        where = f"d={d}, a non-symmetric M, {_dtype_name(dtype)}"
+        got = call(sherman_morrison, "sherman_morrison", *args, where=where)
         expect_close(got, ref.sherman_morrison(*args), "sherman_morrison", dims="d d", input_dtype=dtype,
-                     mistakes=ref.sherman_morrison_mistakes(*args),
-                     where=f"d={d}, a non-symmetric M, {_dtype_name(dtype)}")
+                     mistakes=ref.sherman_morrison_mistakes(*args), where=where)
 
 
 def sherman_morrison_is_quadratic(sherman_morrison):
@@ -228,12 +252,12 @@ def causal_matches_reference(causal_ridge_attention):
     gen = fresh_generator()
     for n, d, d_v, lam, dtype in CAUSAL_CASES:
         Q, K, V = _causal_inputs(gen, n, d, d_v, dtype)
-        got = call(causal_ridge_attention, "causal_ridge_attention", Q, K, V, lam)
+        where = f"n={n}, d={d}, d_v={d_v}, lam={lam:g}, {_dtype_name(dtype)}"
+        got = call(causal_ridge_attention, "causal_ridge_attention", Q, K, V, lam, where=where)
         # the recursion accumulates rounding over n steps: a float32 result gets 5x the usual room
         expect_close(got, ref.causal_ridge_attention(Q, K, V, lam), "causal_ridge_attention", dims="n d_v",
                      input_dtype=dtype, rtol=1e-4 if dtype == F32 else None,
-                     mistakes=ref.causal_mistakes(Q, K, V, lam),
-                     where=f"n={n}, d={d}, d_v={d_v}, lam={lam:g}, {_dtype_name(dtype)}")
+                     mistakes=ref.causal_mistakes(Q, K, V, lam), where=where)
 
 
 def causal_ignores_the_future(causal_ridge_attention):
@@ -242,7 +266,9 @@ def causal_ignores_the_future(causal_ridge_attention):
     gen = fresh_generator()
     n, d, d_v, lam = 12, 3, 2, 0.6
     Q, K, V = _causal_inputs(gen, n, d, d_v)
-    base = as_tensor(call(causal_ridge_attention, "causal_ridge_attention", Q, K, V, lam), "causal_ridge_attention")
+    where = f"n={n}, d={d}, d_v={d_v}, lam={lam:g}, float64"
+    base = as_tensor(call(causal_ridge_attention, "causal_ridge_attention", Q, K, V, lam, where=where),
+                     "causal_ridge_attention")
     expect_shape(base, (n, d_v), "causal_ridge_attention", dims="n d_v")
     base = base.to(F64)
     scale = max(base.abs().max().item(), 1e-12)
@@ -251,7 +277,7 @@ def causal_ignores_the_future(causal_ridge_attention):
         Q2[s + 1:] += _randn(gen, n - s - 1, d)
         K2[s + 1:] += _randn(gen, n - s - 1, d)
         V2[s + 1:] += _randn(gen, n - s - 1, d_v)
-        moved = as_tensor(call(causal_ridge_attention, "causal_ridge_attention", Q2, K2, V2, lam),
+        moved = as_tensor(call(causal_ridge_attention, "causal_ridge_attention", Q2, K2, V2, lam, where=where),
                           "causal_ridge_attention").to(F64)
         changed = ((moved[: s + 1] - base[: s + 1]).abs().amax(-1) > 1e-8 * scale).nonzero()
         if len(changed):
@@ -263,11 +289,16 @@ def causal_ignores_the_future(causal_ridge_attention):
         K2, V2 = K.clone(), V.clone()
         K2[s] += 1.0 + _randn(gen, d).abs()
         V2[s] += 1.0 + _randn(gen, d_v).abs()
-        moved = as_tensor(call(causal_ridge_attention, "causal_ridge_attention", Q, K2, V2, lam),
+        moved = as_tensor(call(causal_ridge_attention, "causal_ridge_attention", Q, K2, V2, lam, where=where),
                           "causal_ridge_attention").to(F64)
         expect((moved[s] - base[s]).abs().max().item() > 1e-6 * scale,
                f"`causal_ridge_attention`: row {s} did not change when pair {s} changed. Row t must "
                "include pair t itself (update with pair t before answering query t).")
+    # causal and sensitive to its own pair is not enough: the points are for the right outputs
+    expect_close(base, ref.causal_ridge_attention(Q, K, V, lam), "causal_ridge_attention", dims="n d_v",
+                 mistakes=ref.causal_mistakes(Q, K, V, lam), where=where)
+    expect_close(moved, ref.causal_ridge_attention(Q, K2, V2, lam), "causal_ridge_attention", dims="n d_v",
+                 where=where + ", another draw")
 
 
 def causal_is_a_linear_pass(causal_ridge_attention):
@@ -309,7 +340,7 @@ def weights_match_reference(ridge_attention_weights):
             A = ridge_attention_weights(Q, K, lam)
         except Exception as error:  # noqa: BLE001
             _batched_failure(ridge_attention_weights, "ridge_attention_weights", (Q, K), (lam,))
-            _raised("ridge_attention_weights", error)
+            _raised("ridge_attention_weights", error, where)
         expected = ref.ridge_attention_weights(Q, K, lam)
         dims = " ".join([f"B{i + 1}" for i in range(len(lead))] + ["n_q", "n"])
         expect_close(A, expected, "ridge_attention_weights", dims=dims, input_dtype=dtype,
@@ -365,11 +396,12 @@ def chunked_matches_reference(chunked_causal_ridge_attention):
     gen = fresh_generator()
     for n, d, d_v, lam, chunk, dtype in CHUNK_CASES:
         Q, K, V = _causal_inputs(gen, n, d, d_v, dtype)
-        got = call(chunked_causal_ridge_attention, "chunked_causal_ridge_attention", Q, K, V, lam, chunk)
+        where = f"n={n}, d={d}, d_v={d_v}, lam={lam:g}, chunk_size={chunk}, {_dtype_name(dtype)}"
+        got = call(chunked_causal_ridge_attention, "chunked_causal_ridge_attention", Q, K, V, lam, chunk,
+                   where=where)
         expect_close(got, ref.causal_ridge_attention(Q, K, V, lam), "chunked_causal_ridge_attention",
                      dims="n d_v", input_dtype=dtype, rtol=1e-4 if dtype == F32 else None,
-                     mistakes=ref.causal_mistakes(Q, K, V, lam),
-                     where=f"n={n}, d={d}, d_v={d_v}, lam={lam:g}, chunk_size={chunk}, {_dtype_name(dtype)}")
+                     mistakes=ref.causal_mistakes(Q, K, V, lam), where=where)
 
 
 def chunked_works_block_by_block(chunked_causal_ridge_attention):
@@ -406,11 +438,12 @@ def refactored_matches_reference(refactored_causal_ridge_attention):
     gen = fresh_generator()
     for n, d, d_v, lam, every, dtype in REFACTOR_CASES:
         Q, K, V = _causal_inputs(gen, n, d, d_v, dtype)
-        got = call(refactored_causal_ridge_attention, "refactored_causal_ridge_attention", Q, K, V, lam, every)
+        where = f"n={n}, d={d}, d_v={d_v}, lam={lam:g}, refactor_every={every}, {_dtype_name(dtype)}"
+        got = call(refactored_causal_ridge_attention, "refactored_causal_ridge_attention", Q, K, V, lam, every,
+                   where=where)
         expect_close(got, ref.causal_ridge_attention(Q, K, V, lam), "refactored_causal_ridge_attention",
                      dims="n d_v", input_dtype=dtype, rtol=1e-4 if dtype == F32 else None,
-                     mistakes=ref.causal_mistakes(Q, K, V, lam),
-                     where=f"n={n}, d={d}, d_v={d_v}, lam={lam:g}, refactor_every={every}, {_dtype_name(dtype)}")
+                     mistakes=ref.causal_mistakes(Q, K, V, lam), where=where)
 
 
 def refactored_stays_accurate_in_float32(refactored_causal_ridge_attention):
@@ -422,7 +455,8 @@ def refactored_stays_accurate_in_float32(refactored_causal_ridge_attention):
         Q, K, V = _causal_inputs(gen, n, d, d_v)
         expected = ref.causal_ridge_attention(Q, K, V, lam)
         got = call(refactored_causal_ridge_attention, "refactored_causal_ridge_attention",
-                   Q.float(), K.float(), V.float(), lam, every)
+                   Q.float(), K.float(), V.float(), lam, every,
+                   where=f"n={n}, d={d}, d_v={d_v}, a tiny lam, refactor_every={every}, float32")
         got = as_tensor(got, "refactored_causal_ridge_attention")
         expect_shape(got, (n, d_v), "refactored_causal_ridge_attention", dims="n d_v")
         late = slice(2 * every, n)

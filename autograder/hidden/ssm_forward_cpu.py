@@ -17,10 +17,11 @@ def kernel_on_fresh_systems(ssm_kernel):
         B, C = torch.randn(n, generator=gen, dtype=torch.float64), torch.randn(n, generator=gen, dtype=torch.float64)
         D = float(torch.randn(1, generator=gen, dtype=torch.float64))
         for dtype in DTYPES:
-            got = call(ssm_kernel, "ssm_kernel", A.to(dtype), B.to(dtype), C.to(dtype), D, L)
+            where = f"state size n={n}, L={L}, {str(dtype)[6:]}"
+            got = call(ssm_kernel, "ssm_kernel", A.to(dtype), B.to(dtype), C.to(dtype), D, L, where=where)
             expect_close(as_tensor(got, "ssm_kernel").flatten(), ref.ssm_kernel(A, B, C, D, L), "ssm_kernel",
                          input_dtype=dtype, mistakes=lambda: ref.ssm_kernel_mistakes(A, B, C, D, L),
-                         where=f"state size n={n}, L={L}, {str(dtype)[6:]}")
+                         where=where)
 
 
 def ref_stable(gen, n):
@@ -33,9 +34,10 @@ def _forward_matches(fn, name):
     for N, T, D, H in SHAPES:
         for dtype in DTYPES:
             W, U, b, x = random_system(gen, N, T, D, H, dtype)
-            got = call(fn, name, W, U, b, x)
+            where = describe(N, T, D, H, dtype)
+            got = call(fn, name, W, U, b, x, where=where)
             expect_close(got, ref.forward(W, U, b, x), name, dims="N T H", input_dtype=dtype,
-                         mistakes=lambda: ref.forward_mistakes(W, U, b, x), where=describe(N, T, D, H, dtype))
+                         mistakes=lambda: ref.forward_mistakes(W, U, b, x), where=where)
 
 
 def unrolled_matches_reference(unrolled_ssm_forward):
@@ -51,9 +53,10 @@ def conv_kernel_matches_reference(make_conv_kernel):
     for H, T in [(3, 1), (2, 2), (4, 5), (3, 16), (2, 37)]:
         for dtype in DTYPES:
             W, *_ = random_system(gen, 1, 1, 1, H, dtype)
-            got = call(make_conv_kernel, "make_conv_kernel", W, T)
+            where = f"H={H}, T={T}, {str(dtype)[6:]}"
+            got = call(make_conv_kernel, "make_conv_kernel", W, T, where=where)
             expect_close(got, ref.powers(W, T), "make_conv_kernel", dims="H H T", input_dtype=dtype,
-                         mistakes=lambda: ref.kernel_mistakes(W, T), where=f"H={H}, T={T}, {str(dtype)[6:]}")
+                         mistakes=lambda: ref.kernel_mistakes(W, T), where=where)
 
 
 def conv_kernel_uses_doubling(make_conv_kernel):

@@ -78,10 +78,11 @@ def _full_forward_on_cuda(fn, name):
         params = well_conditioned_system(gen, N, T, D, H)
         reference, mistakes = ref.forward(*params), (lambda p=params: ref.forward_mistakes(*p))
         for dtype in DTYPES:
-            got = call(fn, name, *_to(params, dtype, True))
+            where = _where(f"N={N}, T={T}, D={D}, H={H}", dtype, True)
+            got = call(fn, name, *_to(params, dtype, True), where=where)
             expect_device(got, "cuda", name)
             expect_close(got, reference, name, dims="N T H", input_dtype=dtype, rtol=_rtol(dtype, True),
-                         mistakes=mistakes, where=_where(f"N={N}, T={T}, D={D}, H={H}", dtype, True))
+                         mistakes=mistakes, where=where)
 
 
 def unrolled_on_cuda(unrolled_ssm_forward):
@@ -99,7 +100,8 @@ def conv_kernel_on_cuda(make_conv_kernel):
     for H, T in [(3, 1), (2, 2), (4, 5), (3, 16), (5, 37)]:
         W, *_ = well_conditioned_system(gen, 1, 1, 1, H)
         for dtype in DTYPES:
-            got = call(make_conv_kernel, "make_conv_kernel", *_to((W,), dtype, True), T)
+            got = call(make_conv_kernel, "make_conv_kernel", *_to((W,), dtype, True), T,
+                       where=_where(f"H={H}, T={T}", dtype, True))
             expect_device(got, "cuda", "make_conv_kernel")
             expect_close(got, ref.powers(W, T), "make_conv_kernel", dims="H H T", input_dtype=dtype,
                          rtol=_rtol(dtype, True), mistakes=lambda: ref.kernel_mistakes(W, T),
@@ -134,6 +136,14 @@ def _expect_faster(fast, fast_name, fast_args, slow, slow_name, slow_args, facto
          f"in {attempts} fresh measurements the best was {t_fast:.3g} ms against {t_slow:.3g} ms.")
 
 
+def _expect_right_on_cuda(fn, name, args, reference, where):
+    """Speed earns points only for a function whose result is right (a constant is fast too)."""
+    got = call(fn, name, *args, where=where)
+    expect_device(got, "cuda", name)
+    expect_close(got, reference, name, dims="N T H", input_dtype=torch.float32, rtol=CUDA_FLOAT32_RTOL,
+                 where=where + ", before timing")
+
+
 def conv_beats_unrolled_on_cuda(conv_ssm_forward, unrolled_ssm_forward):
     """T = 1024 steps of a few tiny kernels each (launch-bound: tens of ms) against a kernel build
     of ~10 rounds and one convolution of ~1 GFLOP (well under a few ms): expected ratio >= 10."""
@@ -141,9 +151,12 @@ def conv_beats_unrolled_on_cuda(conv_ssm_forward, unrolled_ssm_forward):
         return
     gen = fresh_generator()
     N, T, D, H = 4, 1024, 4, 16
-    params = _to(random_system(gen, N, T, D, H), torch.float32, True)
+    system = well_conditioned_system(gen, N, T, D, H)
+    params = _to(system, torch.float32, True)
+    where = f"N={N}, T={T}, H={H}, float32"
+    _expect_right_on_cuda(conv_ssm_forward, "conv_ssm_forward", params, ref.forward(*system), where)
     _expect_faster(conv_ssm_forward, "conv_ssm_forward", params, unrolled_ssm_forward,
-                   "unrolled_ssm_forward", params, 2, f"N={N}, T={T}, H={H}, float32")
+                   "unrolled_ssm_forward", params, 2, where)
 
 
 def diag_beats_full_conv_on_cuda(diag_conv_ssm_forward, conv_ssm_forward):
@@ -157,8 +170,11 @@ def diag_beats_full_conv_on_cuda(diag_conv_ssm_forward, conv_ssm_forward):
     w, U, b, x = random_diagonal_system(gen, N, T, D, H)
     diag_args = _to((w, U, b, x), torch.float32, True)
     full_args = _to((torch.diag(w), U, b, x), torch.float32, True)
+    where = f"N={N}, T={T}, H={H}, W = diag(w), float32"
+    _expect_right_on_cuda(diag_conv_ssm_forward, "diag_conv_ssm_forward", diag_args,
+                          gref.diagonal_forward(w, U, b, x), where)
     _expect_faster(diag_conv_ssm_forward, "diag_conv_ssm_forward", diag_args, conv_ssm_forward,
-                   "conv_ssm_forward", full_args, 2, f"N={N}, T={T}, H={H}, W = diag(w), float32")
+                   "conv_ssm_forward", full_args, 2, where)
 
 
 # -- q4: cuda_time ------------------------------------------------------------------------------
@@ -229,11 +245,31 @@ def _event_median_ms(fn, warmup=2, repeats=5):
     return statistics.median(times)
 
 
+def _timer_measures_cpu_work(cuda_time):
+    """First the timer must be right on a plain CPU workload of a fresh length (a timer that
+    returns a constant could otherwise land near the GPU kernel's time)."""
+    gen = fresh_generator()
+    ms = 12 + 8 * float(torch.rand(1, generator=gen))
+    warmup, repeats = 1, 3
+
+    def check():
+        value, elapsed = _timer_call(cuda_time, ms, warmup, repeats)
+        expect(0.8 * ms <= value <= 1.5 * ms + 5,
+               f"`cuda_time` returned {value:.3g} ms for a function that takes {ms:.0f} ms per call on the CPU "
+               "(expected about that: the median of the timed calls, in milliseconds).")
+        expect(elapsed >= 0.9 * (warmup + repeats) * ms,
+               f"`cuda_time(fn, warmup={warmup}, repeats={repeats})` returned after {elapsed:.0f} ms, but "
+               f"{warmup + repeats} calls of a {ms:.0f} ms function take at least {(warmup + repeats) * ms:.0f} ms.")
+
+    _retry(check)
+
+
 def cuda_time_matches_event_timer(cuda_time):
     """A kernel that keeps the GPU busy for a fixed number of cycles (~10 ms on current GPUs) and
     returns at once on the host: a timer without synchronisation reports ~0.01 ms."""
     if not require_cuda("it times an asynchronous GPU kernel"):
         return
+    _timer_measures_cpu_work(cuda_time)
     work = Workload("gpu_sleep", cycles=20_000_000)
     reference = _event_median_ms(work)
     value = as_float(call(cuda_time, "cuda_time", work, warmup=2, repeats=5), "cuda_time")
@@ -254,7 +290,8 @@ def _diag_kernel_matches(make_diag_conv_kernel, cuda):
         if H > 2:
             w[1] = 0.0  # 0^0 = 1
         for dtype in DTYPES:
-            got = call(make_diag_conv_kernel, "make_diag_conv_kernel", *_to((w,), dtype, cuda), T)
+            got = call(make_diag_conv_kernel, "make_diag_conv_kernel", *_to((w,), dtype, cuda), T,
+                       where=_where(f"H={H}, T={T}", dtype, cuda))
             if cuda:
                 expect_device(got, "cuda", "make_diag_conv_kernel")
             expect_close(got, gref.diag_kernel(w, T), "make_diag_conv_kernel", dims="H 1 T",
@@ -281,11 +318,12 @@ def _diagonal_forward_matches(fn, name, cuda, shapes=DIAG_SHAPES):
         params[0][0] = 0.97  # one channel with a long memory
         reference, mistakes = gref.diagonal_forward(*params), gref.diagonal_forward_mistakes(*params)
         for dtype in DTYPES:
-            got = call(fn, name, *_to(params, dtype, cuda))
+            where = _where(f"N={N}, T={T}, D={D}, H={H}", dtype, cuda)
+            got = call(fn, name, *_to(params, dtype, cuda), where=where)
             if cuda:
                 expect_device(got, "cuda", name)
             expect_close(got, reference, name, dims="N T H", input_dtype=dtype, rtol=_rtol(dtype, cuda),
-                         mistakes=mistakes, where=_where(f"N={N}, T={T}, D={D}, H={H}", dtype, cuda))
+                         mistakes=mistakes, where=where)
 
 
 def diag_conv_matches_reference(diag_conv_ssm_forward):
@@ -375,12 +413,12 @@ def _scan_matches(scan_ssm_forward, cuda, shapes=SCAN_SHAPES):
             a[:, T // 2] = 0.0  # a reset: the state forgets everything before this step
         reference, mistakes = ref.scan(a, u), gref.scan_mistakes(a, u)
         for dtype in DTYPES:
-            got = call(scan_ssm_forward, "scan_ssm_forward", *_to((a, u), dtype, cuda))
+            where = _where(f"N={N}, T={T}, H={H}" + (", some a_t = 0" if i == 3 else ""), dtype, cuda)
+            got = call(scan_ssm_forward, "scan_ssm_forward", *_to((a, u), dtype, cuda), where=where)
             if cuda:
                 expect_device(got, "cuda", "scan_ssm_forward")
             expect_close(got, reference, "scan_ssm_forward", dims="N T H", input_dtype=dtype,
-                         rtol=_rtol(dtype, cuda), mistakes=mistakes,
-                         where=_where(f"N={N}, T={T}, H={H}" + (", some a_t = 0" if i == 3 else ""), dtype, cuda))
+                         rtol=_rtol(dtype, cuda), mistakes=mistakes, where=where)
 
 
 def scan_matches_reference(scan_ssm_forward):

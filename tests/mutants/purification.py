@@ -215,4 +215,15 @@ def feasible_lambda_range(sigmas, k, keep, attenuate):
         return None
     return torch.tensor([lower, upper])
 '''}),
+    Variant("range_as_numpy_array", "the range returned as a numpy array np.array([lo, hi])", {
+        "feasible_lambda_range": '''
+def feasible_lambda_range(sigmas, k, keep, attenuate):
+    import numpy as np
+    s = np.sort(np.asarray(torch.as_tensor(sigmas, dtype=torch.float64)))[::-1]
+    hi = np.inf if k == 0 else s[k - 1] ** 2 * (1 - keep) / keep
+    lo = 0.0 if k >= len(s) else s[k] ** 2 * (1 - attenuate) / attenuate
+    if lo > hi:
+        return None
+    return np.array([lo, hi])
+'''}),
 ]

@@ -185,6 +185,14 @@ def chunked_causal_ridge_attention(Q, K, V, lam, chunk_size):
         W = W + P @ (Kc.T @ R)
     return torch.stack(outputs)
 '''}, loses=["q12"], keeps=["q5", "q10"], says="solves per position"),
+    Mutant("ridge_in_numpy", "right numbers computed in numpy: autograd cannot run through it", {"ridge_attention": '''
+def ridge_attention(Q, K, V, lam):
+    import numpy as np
+    q, k, v = Q.numpy(), K.numpy(), V.numpy()
+    kt = np.swapaxes(k, -1, -2)
+    W = np.linalg.solve(kt @ k + float(lam) * np.eye(k.shape[-1]), kt @ v)
+    return torch.from_numpy(q @ W)
+'''}, loses=["q3"], keeps=["q4", "q5"], says="works without gradients but raises when its inputs require gradients"),
 ]
 
 VARIANTS = [

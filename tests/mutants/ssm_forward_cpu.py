@@ -179,4 +179,14 @@ def conv_ssm_forward(W, U, b, x):
         out = conv((x @ U.T + b).transpose(1, 2))
     return out[:, :, :T].transpose(1, 2)
 '''}),
+    Variant("kernel_as_python_list", "a Python list of float64 numbers (it must not be rounded to float32)", {
+        "ssm_kernel": '''
+def ssm_kernel(A, B, C, D, L):
+    A = torch.as_tensor(A); B = torch.as_tensor(B, dtype=A.dtype); C = torch.as_tensor(C, dtype=A.dtype)
+    values, state = [float(D)], B
+    for _ in range(L):
+        values.append(float(C @ state))
+        state = A @ state
+    return values
+'''}),
 ]
