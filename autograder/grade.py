@@ -53,6 +53,10 @@ def cache_key(submission, spec, limits, gpu_policy) -> str:
     return digest.hexdigest()
 
 
+def _digest(text: str, length=10) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:length]
+
+
 def safe_name(label: str) -> str:
     """A file name for a submission's outputs that no other label shares.
 
@@ -61,7 +65,7 @@ def safe_name(label: str) -> str:
     """
     keep = "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in label)
     if keep != label or len(keep) > 120 or not keep.strip("."):
-        keep = keep[:100] + "-" + hashlib.sha256(label.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+        keep = keep[:100] + "-" + _digest(label)
     return keep
 
 
@@ -74,7 +78,7 @@ def output_names(labels) -> dict:
         folded[name.casefold()] = folded.get(name.casefold(), 0) + 1
     for label, name in names.items():
         if folded[name.casefold()] > 1:
-            names[label] = name + "-" + hashlib.sha256(label.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+            names[label] = name + "-" + _digest(label)
     return names
 
 
@@ -201,8 +205,7 @@ def _stable_labels(submissions, earlier):
 
 def result_path(results_dir: Path, submission) -> Path:
     """One result file per input file, named by where it lies (labels are for people)."""
-    digest = hashlib.sha256(submission.identity.encode("utf-8", "backslashreplace")).hexdigest()[:16]
-    return results_dir / f"{safe_name(submission.label)[:60]}-{digest}.json"
+    return results_dir / f"{safe_name(submission.label)[:60]}-{_digest(submission.identity, 16)}.json"
 
 
 def grade_all(assignment_id, paths, out: Path, workers=None, limits=None, force=False, quiet=True,
