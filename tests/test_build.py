@@ -91,6 +91,23 @@ def test_student_notebook_has_no_hidden_tests(assignment):
 
 
 @pytest.mark.parametrize("assignment", IDS)
+def test_rubrics_and_key_facts_stay_with_the_instructor(assignment):
+    """The course's question keys (rubric, key_facts) reach neither the student notebook nor the zip."""
+    from autograder.questions import questions
+    spec = assignments.Assignment(assignment)
+    master_questions = questions(spec.master)
+    assert any(q.key_facts for q in master_questions), "the master should declare key facts"
+    rubric_texts = [item.text for q in master_questions for item in q.rubric]
+    with zipfile.ZipFile(spec.zip_path) as archive:
+        shipped = {name: archive.read(name).decode("utf-8", "replace") for name in archive.namelist()}
+    shipped[str(spec.student)] = spec.student.read_text()
+    for name, text in shipped.items():
+        assert "rubric:" not in text and "key_facts" not in text, f"question keys leak into {name}"
+        leaked = [t for t in rubric_texts if t in text]
+        assert not leaked, f"rubric items leak into {name}: {leaked[:2]}"
+
+
+@pytest.mark.parametrize("assignment", IDS)
 def test_notebook_cells_need_only_the_sandbox_library(assignment):
     """While grading, only the generic checks modules are importable (sandbox.SANDBOX_CHECKS):
     the master's own cells must not import an assignment's check module or the private parts."""
