@@ -98,7 +98,7 @@ def ask_before_tell_problems(student, master, notebook_name: str) -> list:
     """Key facts of a question that the student notebook states before the question is asked.
 
     Student-visible text is every markdown and code cell of the generated student notebook; a
-    question starts at the student cell that holds its first prompt cell. Matching uses
+    question starts at the student cell that contains its first prompt cell. Matching uses
     `normalize_fact` on both sides."""
     problems = []
     visible = [(i, normalize_fact(c.source), c.source.strip().split("\n", 1)[0][:60])
@@ -107,8 +107,8 @@ def ask_before_tell_problems(student, master, notebook_name: str) -> list:
         if not question.key_facts:
             continue
         prompt_cell = master.cells[question.first_cell + 1]
-        start = next((i for i, c in enumerate(student.cells)
-                      if prompt_cell.cell_type == "markdown" and c.source == prompt_cell.source), None)
+        start = next((i for i, c in enumerate(student.cells)  # otter wraps prompts in <!-- --> markers
+                      if prompt_cell.cell_type == "markdown" and prompt_cell.source.strip() in c.source), None)
         if start is None:
             problems.append(f"{notebook_name}: question {question.name} has key facts but no markdown prompt "
                             f"right after its `# BEGIN QUESTION` cell that the student notebook shows")
