@@ -94,6 +94,18 @@ def rubric_problems(master_questions) -> list:
     return problems
 
 
+def unstated_key_fact_problems(master) -> list:
+    """A key fact that the question itself (its model answer or solution) never states: a typo, or a
+    fact the check would look for in vain."""
+    problems = []
+    for question in questions(master):
+        inside = normalize_fact("\n".join(c.source for c in master.cells[question.first_cell + 1:question.last_cell]
+                                           if c.cell_type != "raw"))
+        problems += [f"question {question.name}: key fact {fact!r} is not stated in its model answer or solution"
+                     for fact in question.key_facts if normalize_fact(fact) not in inside]
+    return problems
+
+
 def ask_before_tell_problems(student, master, notebook_name: str) -> list:
     """Key facts of a question that the student notebook states before the question is asked.
 
@@ -163,7 +175,7 @@ def deterministic_zip(source: Path) -> bytes:
 
 def build_one(spec) -> dict:
     master = nbformat.read(spec.master, as_version=4)
-    problems = rubric_problems(questions(master))
+    problems = rubric_problems(questions(master)) + unstated_key_fact_problems(master)
     if problems:
         raise SystemExit(f"{spec.master.name}: " + "\n".join(problems))
     with tempfile.TemporaryDirectory(prefix=f"build-{spec.id}-") as tmp:

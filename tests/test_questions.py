@@ -4,7 +4,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_raw_cell
 
-from autograder.build import ask_before_tell_problems, rubric_problems, student_master
+from autograder.build import (ask_before_tell_problems, rubric_problems, student_master,
+                              unstated_key_fact_problems)
 from autograder.questions import (Question, QuestionError, RubricItem, normalize_fact, questions,
                                   strip_course_keys, written_questions)
 
@@ -158,3 +159,11 @@ def test_ask_before_tell_reads_code_cells_too():
     problems = ask_before_tell_problems(student_view(master), master, "small.ipynb")
     assert problems == ["small.ipynb: key fact 'O(n d^2)' of question q2 is told before the question is "
                         "asked, in student cell 3 ('# the attention step is O(n d^2)')"]
+
+
+def test_key_facts_must_be_stated_by_the_question_itself():
+    assert unstated_key_fact_problems(small_master()) == []
+    master = small_master()
+    master.cells[11].source = WRITTEN_CONFIG.replace('"linear in the sequence length"', '"linear in n"')
+    assert unstated_key_fact_problems(master) == [
+        "question q2: key fact 'linear in n' is not stated in its model answer or solution"]
