@@ -43,7 +43,7 @@ def random_system(gen, N, T, D, H, dtype=torch.float64, radius=0.9):
 
 
 def describe(N, T, D, H, dtype):
-    return f"N={N}, T={T}, D={D}, H={H}, {str(dtype).replace('torch.', '')}"
+    return f"N={N}, T={T}, d_in={D}, H={H}, {str(dtype).replace('torch.', '')}"
 
 
 def check_recurrence(out, W, U, b, x, name):
