@@ -35,6 +35,7 @@ SSM_CPU_DUMMIES = {
         make_conv_kernel="def make_conv_kernel(W, T):\n    return W.new_zeros(W.shape[0], W.shape[0], T)",
         conv_ssm_forward="def conv_ssm_forward(W, U, b, x):\n"
                          "    return x.new_zeros(x.shape[0], x.shape[1], W.shape[0])",
+        low_rank_ssm_kernel="def low_rank_ssm_kernel(p, B, C, D, L):\n    return torch.zeros(L + 1, dtype=p.dtype)",
     ),
     # K_0 = D and nothing else right; the identity at every kernel index; ones everywhere
     "constants": _dummies(
@@ -45,6 +46,7 @@ SSM_CPU_DUMMIES = {
                          "    return torch.eye(W.shape[0], dtype=W.dtype).unsqueeze(-1).repeat(1, 1, T)",
         conv_ssm_forward="def conv_ssm_forward(W, U, b, x):\n"
                          "    return x.new_ones(x.shape[0], x.shape[1], W.shape[0])",
+        low_rank_ssm_kernel="low_rank_ssm_kernel = lambda p, B, C, D, L: torch.full((L + 1,), float(D))",
     ),
     # a Python list [D, 0, ...]; the recurrence with W = I (a running sum of the drive);
     # [I, W, W, ...]; the drive U x_t + b alone (h_1 right, nothing after)
@@ -55,6 +57,8 @@ SSM_CPU_DUMMIES = {
                          "    eye = torch.eye(W.shape[0], dtype=W.dtype)\n"
                          "    return torch.stack([eye] + [W] * (T - 1), dim=-1)",
         conv_ssm_forward="def conv_ssm_forward(W, U, b, x):\n    return x @ U.T + b",
+        # A = I: right only when p = 0
+        low_rank_ssm_kernel="def low_rank_ssm_kernel(p, B, C, D, L):\n    return [float(D)] + [float(C @ B)] * L",
     ),
 }
 
