@@ -1,4 +1,4 @@
-"""Command line: python -m autograder {build,grade,judge} ..."""
+"""Command line: python -m autograder {build,grade,written,judge} ..."""
 import argparse
 import sys
 
@@ -15,6 +15,9 @@ def main(argv=None):
     g = sub.add_parser("grade", help="grade submissions without Docker")
     from .grade import add_arguments
     add_arguments(g)
+    w = sub.add_parser("written", help="one page per written question to grade by hand; merge the saved scores")
+    from .written import add_arguments as add_written_arguments
+    add_written_arguments(w)
     sub.add_parser("demo", help="build, run the reference notebooks, grade the sample submissions")
     j = sub.add_parser("judge", help="grade one notebook into a JSON result (used by grade)")
     j.add_argument("rest", nargs=argparse.REMAINDER)
@@ -37,6 +40,9 @@ def main(argv=None):
     if args.command == "grade":
         from .grade import run
         return run(args)
+    if args.command == "written":
+        from .written import run as written_run
+        return written_run(args)
     if args.command == "demo":
         from .demo import main as demo_main
         return demo_main()
