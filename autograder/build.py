@@ -18,6 +18,7 @@ import nbformat
 
 from . import assignments, settings
 from .assignments import ROOT
+from .questions import BEGIN_QUESTION, normalize_fact, questions, strip_course_keys
 from .student_cells import public_test_files, rewrite
 from .testfiles import load_questions_from_sources
 
@@ -78,9 +79,75 @@ def support_modules(master) -> list:
     return sorted(seen)
 
 
+def rubric_problems(master_questions) -> list:
+    """A written question whose rubric is missing or does not add up to its points."""
+    problems = []
+    for question in master_questions:
+        if not question.manual:
+            continue
+        total = sum(item.points for item in question.rubric)
+        if not question.rubric:
+            problems.append(f"written question {question.name} has no rubric")
+        elif question.points is None or abs(total - question.points) > 1e-9:
+            problems.append(f"written question {question.name}: its rubric adds up to {total:g} points, "
+                            f"but the question is worth {question.points}")
+    return problems
+
+
+def unstated_key_fact_problems(master) -> list:
+    """A key fact that the question itself (its model answer or solution) never states: a typo, or a
+    fact the check would look for in vain."""
+    problems = []
+    for question in questions(master):
+        inside = normalize_fact("\n".join(c.source for c in master.cells[question.first_cell + 1:question.last_cell]
+                                           if c.cell_type != "raw"))
+        problems += [f"question {question.name}: key fact {fact!r} is not stated in its model answer or solution"
+                     for fact in question.key_facts if normalize_fact(fact) not in inside]
+    return problems
+
+
+def ask_before_tell_problems(student, master, notebook_name: str) -> list:
+    """Key facts of a question that the student notebook states before the question is asked.
+
+    Student-visible text is every markdown and code cell of the generated student notebook; a
+    question starts at the student cell that contains its first prompt cell. Matching uses
+    `normalize_fact` on both sides."""
+    problems = []
+    visible = [(i, normalize_fact(c.source), c.source.strip().split("\n", 1)[0][:60])
+               for i, c in enumerate(student.cells) if c.cell_type in ("markdown", "code")]
+    for question in questions(master):
+        if not question.key_facts:
+            continue
+        prompt_cell = master.cells[question.first_cell + 1]
+        start = next((i for i, c in enumerate(student.cells)  # otter wraps prompts in <!-- --> markers
+                      if prompt_cell.cell_type == "markdown" and prompt_cell.source.strip() in c.source), None)
+        if start is None:
+            problems.append(f"{notebook_name}: question {question.name} has key facts but no markdown prompt "
+                            f"right after its `# BEGIN QUESTION` cell that the student notebook shows")
+            continue
+        for fact in question.key_facts:
+            wanted = normalize_fact(fact)
+            for index, text, opening in visible:
+                if index >= start:
+                    break
+                if wanted in text:
+                    problems.append(f"{notebook_name}: key fact {fact!r} of question {question.name} is "
+                                    f"told before the question is asked, in student cell {index} ({opening!r})")
+    return problems
+
+
+def student_master(master):
+    """The master as otter should see it: course-only question keys (rubric, key_facts) removed."""
+    copy = nbformat.from_dict(json.loads(json.dumps(master)))
+    for cell in copy.cells:
+        if cell.cell_type == "raw" and cell.source.strip().startswith(BEGIN_QUESTION):
+            cell.source = strip_course_keys(cell.source)
+    return copy
+
+
 def _stage(spec, staging: Path):
     """A folder holding the master notebook and the package modules its tests import."""
-    shutil.copy(spec.master, staging / spec.master.name)
+    nbformat.write(student_master(nbformat.read(spec.master, as_version=4)), staging / spec.master.name)
     shutil.copy(ROOT / "requirements.txt", staging / "requirements.txt")
     package = staging / "autograder"
     package.mkdir()
@@ -107,6 +174,10 @@ def deterministic_zip(source: Path) -> bytes:
 
 
 def build_one(spec) -> dict:
+    master = nbformat.read(spec.master, as_version=4)
+    problems = rubric_problems(questions(master)) + unstated_key_fact_problems(master)
+    if problems:
+        raise SystemExit(f"{spec.master.name}: " + "\n".join(problems))
     with tempfile.TemporaryDirectory(prefix=f"build-{spec.id}-") as tmp:
         tmp = Path(tmp)
         staging = tmp / "src"
@@ -128,6 +199,9 @@ def build_one(spec) -> dict:
                        if n.startswith("tests/") and n.endswith(".py")}
         graded = {p for q in load_questions_from_sources(sources) for c in q.cases for p in c.params}
         rewrite(student, spec.id, sorted(graded))
+        problems = ask_before_tell_problems(student, master, spec.student.name)
+        if problems:
+            raise SystemExit("ask before you tell:\n" + "\n".join(problems))
         outputs = {spec.student: normalize_notebook(student).encode(), spec.zip_path: zip_bytes}
         for name, text in public_test_files(student).items():
             outputs[public_tests_folder(spec.id) / name] = text.encode()

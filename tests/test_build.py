@@ -91,6 +91,23 @@ def test_student_notebook_has_no_hidden_tests(assignment):
 
 
 @pytest.mark.parametrize("assignment", IDS)
+def test_rubrics_and_key_facts_stay_with_the_instructor(assignment):
+    """The course's question keys (rubric, key_facts) reach neither the student notebook nor the zip."""
+    from autograder.questions import questions
+    spec = assignments.Assignment(assignment)
+    master_questions = questions(spec.master)
+    assert any(q.key_facts for q in master_questions), "the master should declare key facts"
+    rubric_texts = [item.text for q in master_questions for item in q.rubric]
+    with zipfile.ZipFile(spec.zip_path) as archive:
+        shipped = {name: archive.read(name).decode("utf-8", "replace") for name in archive.namelist()}
+    shipped[str(spec.student)] = spec.student.read_text()
+    for name, text in shipped.items():
+        assert "rubric:" not in text and "key_facts" not in text, f"question keys leak into {name}"
+        leaked = [t for t in rubric_texts if t in text]
+        assert not leaked, f"rubric items leak into {name}: {leaked[:2]}"
+
+
+@pytest.mark.parametrize("assignment", IDS)
 def test_notebook_cells_need_only_the_sandbox_library(assignment):
     """While grading, only the generic checks modules are importable (sandbox.SANDBOX_CHECKS):
     the master's own cells must not import an assignment's check module or the private parts."""
@@ -161,3 +178,38 @@ def test_public_bundle_is_current():
         names = archive.namelist()
     assert "autograder/checks/core.py" in names and "requirements.txt" in names
     assert not any(n.startswith(("autograder/hidden", "autograder/references", "solutions")) for n in names)
+
+
+REINSTATED = {  # an explanation that used to stand above its question, and what the build must say
+    "ridge_attention": (
+        "**Keep the big matrix small.**",
+        "The $d \\times d$ form costs $O(n d^2)$ to build $K^\\top K$ and $K^\\top V$, $O(d^3)$ to solve, "
+        "and $O(n_q d\\, d_v)$ to apply to the queries: linear in the sequence length.",
+        [("O(n d^2)", "q6"), ("O(n d^2)", "q9"), ("linear in the sequence length", "q9")]),
+    "purification": (
+        "## 4. Choosing $\\lambda$ to meet a specification",
+        "The tightest upper bound comes from the weakest direction to keep, $\\sigma_k$; the tightest "
+        "lower bound from the strongest direction to attenuate, $\\sigma_{k+1}$.",
+        [("weakest direction to keep", "q6"), ("strongest direction to attenuate", "q6"), ("sigma_{k+1}", "q6")]),
+}
+
+
+@pytest.mark.parametrize("assignment", sorted(REINSTATED))
+def test_build_fails_when_an_explanation_is_told_before_its_question(assignment, tmp_path):
+    """A copy of the master with a moved explanation put back above its question does not build."""
+    from types import SimpleNamespace
+    spec = assignments.Assignment(assignment)
+    anchor, sentence, expected = REINSTATED[assignment]
+    master = nbformat.read(spec.master, as_version=4)
+    (cell,) = [c for c in master.cells if c.cell_type == "markdown" and anchor in c.source]
+    cell.source += "\n\n" + sentence
+    copy = tmp_path / spec.master.name
+    nbformat.write(master, copy)
+    student = nbformat.read(spec.student, as_version=4)
+    (index,) = [i for i, c in enumerate(student.cells) if anchor in c.source]
+    opening = student.cells[index].source.strip().split("\n", 1)[0][:60]
+    with pytest.raises(SystemExit) as failure:
+        build_one(SimpleNamespace(id=assignment, master=copy, student=spec.student, zip_path=spec.zip_path))
+    assert str(failure.value).split("\n") == ["ask before you tell:"] + [
+        f"{assignment}.ipynb: key fact {fact!r} of question {question} is told before the question is "
+        f"asked, in student cell {index} ({opening!r})" for fact, question in expected]
