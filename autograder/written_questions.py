@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 
 import nbformat
 
-PLACEHOLDER = "_Type your answer here, replacing this text._"
+from .questions import ANSWER_PLACEHOLDER as PLACEHOLDER
+from .questions import written_questions as written_questions_of_master
 BEGIN_MARK = "<!-- BEGIN QUESTION -->"
 END_MARK = "<!-- END QUESTION -->"
 
@@ -35,45 +36,8 @@ class WrittenQuestion:
 
 def _master_questions(master) -> list:
     """(name, points, prompt, model answer, [(points, text)]) of each written question."""
-    try:
-        from .questions import written_questions
-    except ImportError:
-        written_questions = None
-    if written_questions is not None:
-        return [(q.name, float(q.points), q.prompt, q.model_answer,
-                 [(float(r.points), r.text) for r in (q.rubric or [])]) for q in written_questions(master)]
-    return _parse_master(master)
-
-
-def _parse_master(master) -> list:
-    import yaml
-    found, current, where = [], None, None
-    for cell in master.cells:
-        text = cell.source.strip()
-        if cell.cell_type == "raw" and text.startswith("# BEGIN QUESTION"):
-            config = yaml.safe_load(text[len("# BEGIN QUESTION"):]) or {}
-            current = config if config.get("manual") else None
-            if current is not None:
-                current = dict(current, prompt=[], answer=[])
-                where = "prompt"
-            continue
-        if current is None:
-            continue
-        if cell.cell_type == "raw" and text.startswith("# BEGIN SOLUTION"):
-            where = "answer"
-        elif cell.cell_type == "raw" and text.startswith("# END SOLUTION"):
-            where = None
-        elif cell.cell_type == "raw" and text.startswith("# END QUESTION"):
-            rubric = [(float(item.get("points", 0)), str(item.get("item", item.get("text", ""))))
-                      for item in current.get("rubric") or []]
-            found.append((str(current["name"]), float(current.get("points", 0)), "\n\n".join(current["prompt"]),
-                          "\n\n".join(current["answer"]), rubric))
-            current = None
-        elif where == "prompt" and cell.cell_type == "markdown" and text != PLACEHOLDER:
-            current["prompt"].append(cell.source)
-        elif where == "answer" and cell.cell_type == "markdown":
-            current["answer"].append(cell.source)
-    return found
+    return [(q.name, float(q.points or 0), q.prompt, q.model_answer, [(float(r.points), r.text) for r in q.rubric])
+            for q in written_questions_of_master(master)]
 
 
 def _plain(text: str) -> str:

@@ -6,6 +6,7 @@ image, an attempted script injection, no answer at all); grading runs on them fo
 import base64
 import csv
 import hashlib
+from html import escape as html_escape
 import io
 import json
 import re
@@ -15,6 +16,7 @@ import pytest
 
 from autograder import written
 from autograder.__main__ import main
+from autograder.report import _plain
 from autograder.nbgrader_export import read_zip, source_notebook, split_support_files
 from autograder.written_questions import written_questions
 from autograder.written_scores import WrittenScoresError
@@ -70,7 +72,7 @@ def test_one_page_per_question_with_every_answer(pages, questions):
         assert '<p class="no-answer">no answer</p>' in articles(page)["blank.ipynb"]
         assert 'data-noanswer="1"' in re.search(r'<article[^>]*data-id="blank.ipynb"[^>]*>', page).group(0)
         for item in q.rubric:
-            assert item.text in page
+            assert html_escape(item.text) in page
     first = html[questions[0].name]
     full = articles(first)["full.ipynb"]
     assert re.search(r'<img class="math" src="data:image/png;base64,[A-Za-z0-9+/=]+"', full)  # math drawn
@@ -248,10 +250,10 @@ def test_grade_merges_written_scores(graded, questions, tmp_path, capsys):
     assert partial[second.name] == "" and partial["written_total"] == "" and partial["course_total"] == ""
     feedback = (out / "feedback" / "partial.ipynb.md").read_text()
     assert f"### {first.name}: {partial_first:g} / {first.points:g}" in feedback
-    assert f"- [x] {first.rubric[0].text}" in feedback and "only the first step" in feedback
+    assert f"- [x] {_plain(first.rubric[0].text)}" in feedback and "only the first step" in feedback
     assert f"### {second.name}: not scored yet" in feedback
     full_feedback = (out / "feedback" / "full.ipynb.md").read_text()
-    assert all(f"- [x] {item.text}" in full_feedback for q in questions for item in q.rubric)
+    assert all(f"- [x] {_plain(item.text)}" in full_feedback for q in questions for item in q.rubric)
     course = float(full_row["course_total"])
     assert f"**Course total: {course:g} / {float(points['course_total']):g}**" in full_feedback
     summary = (out / "summary.md").read_text()
