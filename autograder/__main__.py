@@ -1,6 +1,7 @@
-"""Command line: python -m autograder {build,grade,written,judge} ..."""
+"""Command line: python -m autograder {build,grade,written,handout,demo,judge} ..."""
 import argparse
 import sys
+from pathlib import Path
 
 
 def main(argv=None):
@@ -18,6 +19,10 @@ def main(argv=None):
     w = sub.add_parser("written", help="one page per written question to grade by hand; merge the saved scores")
     from .written import add_arguments as add_written_arguments
     add_written_arguments(w)
+    h = sub.add_parser("handout", help="the solutions handout (executed reference notebook, .ipynb and .html)")
+    h.add_argument("assignment", help="assignment id")
+    h.add_argument("--out", required=True, type=Path, help="folder to write <id>_solutions.ipynb and .html into")
+    h.add_argument("--timeout", type=int, default=1800, help="seconds allowed for one cell (default 1800)")
     sub.add_parser("demo", help="build, run the reference notebooks, grade the sample submissions")
     j = sub.add_parser("judge", help="grade one notebook into a JSON result (used by grade)")
     j.add_argument("rest", nargs=argparse.REMAINDER)
@@ -43,6 +48,11 @@ def main(argv=None):
     if args.command == "written":
         from .written import run as written_run
         return written_run(args)
+    if args.command == "handout":
+        from .handout import write_handout
+        for path in write_handout(args.assignment, args.out, timeout=args.timeout):
+            print(f"wrote {path}")
+        return 0
     if args.command == "demo":
         from .demo import main as demo_main
         return demo_main()

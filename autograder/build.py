@@ -18,7 +18,7 @@ import nbformat
 
 from . import assignments, settings
 from .assignments import ROOT
-from .questions import BEGIN_QUESTION, normalize_fact, questions, strip_course_keys
+from .questions import BEGIN_QUESTION, QuestionError, normalize_fact, questions, strip_course_keys
 from .student_cells import public_test_files, rewrite
 from .testfiles import load_questions_from_sources
 
@@ -175,9 +175,12 @@ def deterministic_zip(source: Path) -> bytes:
 
 def build_one(spec) -> dict:
     master = nbformat.read(spec.master, as_version=4)
-    problems = rubric_problems(questions(master)) + unstated_key_fact_problems(master)
+    try:
+        problems = rubric_problems(questions(master)) + unstated_key_fact_problems(master)
+    except QuestionError as error:
+        problems = [str(error)]
     if problems:
-        raise SystemExit(f"{spec.master.name}: " + "\n".join(problems))
+        raise SystemExit("\n".join(f"{spec.master.name}: {problem}" for problem in problems))
     with tempfile.TemporaryDirectory(prefix=f"build-{spec.id}-") as tmp:
         tmp = Path(tmp)
         staging = tmp / "src"
