@@ -4,6 +4,29 @@ import torch
 from .core import as_tensor, call, expect, expect_shape, fail, tolerance
 
 
+# Named slips of an SSM kernel [D, C B, C A B, ...], shared by the public checks and the references
+DIRECT_TERM_SHIFTED = ("K_0 should be the direct term D; every later entry is shifted by one step "
+                       "(the kernel starts [D, C B, C A B, ...], not [C B, C A B, ...])")
+DIRECT_TERM_MISSING = "K_0 = D is missing: the kernel has L + 1 entries and starts with the direct term D"
+DIRECT_TERM_ZERO = "K_0 should be the direct term D, not 0"
+LOW_RANK_NO_INVERSE_NORM = "the factor 1/|p|^2 is missing from the coefficient of p p^T in A^k"
+LOW_RANK_POWERS_FROM_A1 = "K_1 should be C A^0 B = C B (A^0 = I): K_k uses A^(k-1), so the powers start at A^0"
+LOW_RANK_NO_IDENTITY = ("the identity part of A^k is missing: A^k = I + (a multiple of) p p^T, so every K_k "
+                        "with k >= 1 contains C B")
+
+
+def direct_term_mistakes(right, next_entry):
+    """Hint -> wrong kernel for the slips at K_0, given the right kernel [D, K_1, ..., K_L] and
+    K_(L+1) (the last entry of a kernel that starts at C B)."""
+    right = torch.as_tensor(right, dtype=torch.float64).flatten()
+    starts_at_cb = torch.cat([right[1:], torch.tensor([float(next_entry)], dtype=torch.float64)])
+    return {
+        DIRECT_TERM_SHIFTED: starts_at_cb,
+        DIRECT_TERM_MISSING: right[1:],
+        DIRECT_TERM_ZERO: torch.cat([torch.zeros(1, dtype=torch.float64), right[1:]]) if float(right[0]) else None,
+    }
+
+
 def stable_matrix(gen, H, radius=0.9, dtype=torch.float64):
     """A random H x H matrix with spectral radius `radius`, so long recurrences stay finite."""
     M = torch.randn(H, H, generator=gen, dtype=torch.float64)
@@ -20,7 +43,7 @@ def random_system(gen, N, T, D, H, dtype=torch.float64, radius=0.9):
 
 
 def describe(N, T, D, H, dtype):
-    return f"N={N}, T={T}, D={D}, H={H}, {str(dtype).replace('torch.', '')}"
+    return f"N={N}, T={T}, d_in={D}, H={H}, {str(dtype).replace('torch.', '')}"
 
 
 def check_recurrence(out, W, U, b, x, name):

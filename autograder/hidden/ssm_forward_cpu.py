@@ -91,3 +91,67 @@ def conv_forward_has_no_time_loop(conv_ssm_forward):
     expect(growth <= allowed,
            f"`conv_ssm_forward` ran {growth} more ops at T={long} than at T={short}: it loops over "
            f"time (allowed growth {allowed}). The convolution should handle every time step at once.")
+
+
+# (state size n, |p|^2, L). K_k grows like (1 + |p|^2)^(k-1): L log(1 + |p|^2) stays below 12
+# (at most ~1e5 times K_1), so every kernel is finite and float32 keeps its digits.
+# |p|^2 = 0 (p = 0, A = I) and 1e-12 test the limit |p|^2 -> 0.
+LOW_RANK_CASES = [(1, 0.3, 6), (3, 0.0, 5), (5, 1e-12, 9), (8, 0.2, 0), (2, 2.0, 1), (64, 0.05, 40),
+                  (700, 0.5, 25), (300, 0.01, 160), (2500, 1.0, 6)]
+# float32: sums over n entries and powers up to L, each rounded to ~6e-8, drift to ~1e-5
+LOW_RANK_FLOAT32_RTOL = 2e-4
+
+
+def _low_rank_system(gen, n, norm2, dtype):
+    p = torch.randn(n, generator=gen, dtype=torch.float64)
+    p = p * (norm2 ** 0.5 / p.norm())
+    B, C = (torch.randn(n, generator=gen, dtype=torch.float64) for _ in range(2))
+    D = float(torch.randn(1, generator=gen, dtype=torch.float64))
+    return p.to(dtype), B.to(dtype), C.to(dtype), D
+
+
+def _size_of_p(norm2):
+    return "p = 0" if norm2 == 0 else "tiny |p|" if norm2 < 1e-6 else f"|p|^2 = {norm2:g}"
+
+
+def low_rank_kernel_on_fresh_inputs(low_rank_ssm_kernel):
+    gen = fresh_generator()
+    for n, norm2, L in LOW_RANK_CASES:
+        for dtype in DTYPES:
+            p, B, C, D = _low_rank_system(gen, n, norm2, dtype)
+            where = f"n={n}, {_size_of_p(norm2)}, L={L}, {str(dtype)[6:]}"
+            got = as_tensor(call(low_rank_ssm_kernel, "low_rank_ssm_kernel", p, B, C, D, L, where=where),
+                            "low_rank_ssm_kernel").flatten()
+            expect(norm2 > 0 or torch.isfinite(got).all(),
+                   f"`low_rank_ssm_kernel` returned NaN or infinite values for p = 0 (inputs: {where}): "
+                   "where you divide by |p|^2, use the limit as |p|^2 -> 0 instead.")
+            expect_close(got, ref.low_rank_ssm_kernel(p, B, C, D, L), "low_rank_ssm_kernel", input_dtype=dtype,
+                         rtol=LOW_RANK_FLOAT32_RTOL if dtype == torch.float32 else None,
+                         mistakes=lambda: ref.low_rank_ssm_kernel_mistakes(p, B, C, D, L), where=where)
+
+
+def low_rank_kernel_never_forms_A(low_rank_ssm_kernel):
+    """O(n + L) memory and no product with A per step: counted, not timed."""
+    gen = fresh_generator()
+    n, lengths = 256, (16, 128)
+    counts = {}
+    for L in lengths:
+        p, B, C, D = _low_rank_system(gen, n, 0.02, torch.float64)
+        got, counts[L] = traced_call(low_rank_ssm_kernel, p, B, C, D, L)
+        expect_close(as_tensor(got, "low_rank_ssm_kernel").flatten(), ref.low_rank_ssm_kernel(p, B, C, D, L),
+                     "low_rank_ssm_kernel", mistakes=lambda: ref.low_rank_ssm_kernel_mistakes(p, B, C, D, L),
+                     where=f"n={n}, L={L}")
+        largest = counts[L].largest_output
+        expect(largest < n * n // 2,
+               f"`low_rank_ssm_kernel` built an n x n matrix (a result with {largest} elements for n={n}): "
+               "A = I + p p^T (or p p^T) should never be formed; work with the vectors p, B, C.")
+        expect(largest <= 8 * (n + L),
+               f"`low_rank_ssm_kernel` made an intermediate with {largest} elements for n={n}, L={L}: "
+               "memory should grow like n + L, not n x L.")
+    short, long = (counts[L] for L in lengths)
+    reductions = {"sum", "mean", "linalg_vector_norm", "norm"}
+    growth = (long.matrix_products() + long.of(reductions)) - (short.matrix_products() + short.of(reductions))
+    expect(growth <= 2,
+           f"`low_rank_ssm_kernel` ran {growth} more products or sums over n at L={lengths[1]} than at "
+           f"L={lengths[0]}: it multiplies a vector by A once per step (O(n L) work). The n-dimensional "
+           "work should happen once; only scalars may depend on k.")

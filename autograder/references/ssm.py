@@ -1,6 +1,9 @@
 """State-space model references: kernel, recurrence, powers of W, and mistake models."""
 import torch
 
+from ..checks.ssm_common import (LOW_RANK_NO_IDENTITY, LOW_RANK_NO_INVERSE_NORM, LOW_RANK_POWERS_FROM_A1,
+                                 direct_term_mistakes)
+
 F64 = torch.float64
 
 
@@ -10,6 +13,16 @@ def ssm_kernel(A, B, C, D, L):
     for _ in range(L):
         values.append(float(C @ state))
         state = A @ state
+    return torch.tensor(values, dtype=F64)
+
+
+def low_rank_ssm_kernel(p, B, C, D, L):
+    """ssm_kernel for A = I + p p^T, multiplying by A without forming it: A v = v + p (p . v)."""
+    p, B, C = (torch.as_tensor(t, dtype=F64).cpu() for t in (p, B, C))
+    values, state = [float(D)], B.clone()
+    for _ in range(L):
+        values.append(float(C @ state))
+        state = state + p * (p @ state)
     return torch.tensor(values, dtype=F64)
 
 
@@ -87,10 +100,27 @@ def kernel_mistakes(W, T):
 def ssm_kernel_mistakes(A, B, C, D, L):
     A64, B64, C64 = (torch.as_tensor(t, dtype=F64).cpu() for t in (A, B, C))
     right = ssm_kernel(A64, B64, C64, D, L)
-    shifted = ssm_kernel(A64, A64 @ B64, C64, D, L)
     return {
-        "K_0 = D is missing: the kernel starts with the direct term D (y_k = D u_k + ...)": right[1:],
-        "K_0 should be D, not C B; K_k = C A^(k-1) B for k >= 1": torch.cat([right[1:], torch.tensor([0.0], dtype=F64)]) if L > 0 else None,
-        "the powers of A are off by one: K_1 = C B, K_2 = C A B, ...": shifted,
-        "K_0 should be D, not 0": torch.cat([torch.zeros(1, dtype=F64), right[1:]]) if float(D) != 0 else None,
+        **direct_term_mistakes(right, ssm_kernel(A64, B64, C64, D, L + 1)[-1]),
+        "the powers of A are off by one: K_1 = C B, K_2 = C A B, ...": ssm_kernel(A64, A64 @ B64, C64, D, L),
+    }
+
+
+def low_rank_ssm_kernel_mistakes(p, B, C, D, L):
+    """Hint -> wrong kernel for A = I + p p^T, written with A^k = I + c_k p p^T, c_k = ((1+s)^k - 1)/s."""
+    p64, B64, C64 = (torch.as_tensor(t, dtype=F64).cpu() for t in (p, B, C))
+    s = float(p64 @ p64)
+    cb, cp_pb = float(C64 @ B64), float(C64 @ p64) * float(p64 @ B64)
+    k = torch.arange(L + 1, dtype=F64)
+
+    def with_coefficients(coefficients, identity=1.0):
+        return torch.cat([torch.tensor([float(D)], dtype=F64), identity * cb + coefficients[:L] * cp_pb])
+
+    growth = (1 + s) ** k
+    right = low_rank_ssm_kernel(p64, B64, C64, D, L)
+    return {
+        **direct_term_mistakes(right, low_rank_ssm_kernel(p64, B64, C64, D, L + 1)[-1]),
+        LOW_RANK_NO_INVERSE_NORM: with_coefficients(growth - 1),
+        LOW_RANK_POWERS_FROM_A1: low_rank_ssm_kernel(p64, B64 + p64 * float(p64 @ B64), C64, D, L),
+        LOW_RANK_NO_IDENTITY: with_coefficients((growth - 1) / s if s > 0 else k, identity=0.0),
     }

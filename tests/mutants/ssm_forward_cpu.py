@@ -12,6 +12,31 @@ def make_conv_kernel(W, T):
     return block[:T].permute(1, 2, 0)
 '''
 
+LOW_RANK_COEFFICIENT = """
+def low_rank_ssm_kernel(p, B, C, D, L):
+    s = p @ p
+    k = torch.arange(L, dtype=p.dtype)
+    coefficients = {coefficients}
+    rest = C @ B + coefficients * ((C @ p) * (p @ B))
+    return torch.cat([torch.as_tensor([float(D)], dtype=p.dtype), rest])
+"""
+RIGHT_COEFFICIENTS = "(torch.pow(1 + s, k) - 1) / s if float(s) > 0 else k"
+
+
+def low_rank_with(coefficients):
+    return {"low_rank_ssm_kernel": LOW_RANK_COEFFICIENT.format(coefficients=coefficients)}
+
+
+KERNEL_FROM_CB = '''
+def ssm_kernel(A, B, C, D, L):
+    A = torch.as_tensor(A); B = torch.as_tensor(B, dtype=A.dtype); C = torch.as_tensor(C, dtype=A.dtype)
+    values, state = [], B
+    for _ in range(L + 1):
+        values.append(C @ state)
+        state = A @ state
+    return torch.stack(values)
+'''
+
 MUTANTS = [
     Mutant("kernel_without_direct_term", "K_0 = D left out of the SSM kernel", {"ssm_kernel": '''
 def ssm_kernel(A, B, C, D, L):
@@ -142,6 +167,64 @@ def unrolled_ssm_forward(W, U, b, x):
 '''}, loses=["q2"]),
 ]
 
+MUTANTS += [
+    Mutant("kernel_starts_at_CB", "kernel [CB, CAB, ..., CA^L B]: D missing, every entry shifted by one",
+           {"ssm_kernel": KERNEL_FROM_CB}, loses=["q1"], keeps=["q2", "q3", "q4", "q9"],
+           says="K_0 should be the direct term D; every later entry is shifted by one step"),
+    Mutant("kernel_starts_at_CB_float32", "the same shifted kernel, computed in float32",
+           {"ssm_kernel": KERNEL_FROM_CB.replace(
+               "A = torch.as_tensor(A);", "A = torch.as_tensor(A).float();")},
+           loses=["q1"], says="K_0 should be the direct term D; every later entry is shifted by one step"),
+    Mutant("low_rank_builds_A", "right values from the dense A = I + p p^T", {"low_rank_ssm_kernel": '''
+def low_rank_ssm_kernel(p, B, C, D, L):
+    A = torch.eye(p.shape[0], dtype=p.dtype) + torch.outer(p, p)
+    return ssm_kernel(A, B, C, D, L)
+'''}, loses=["q9"], keeps=["q1", "q2", "q3", "q4"], says="built an n x n matrix"),
+    Mutant("low_rank_matrix_power_loop", "A built, then L matrix products A^k", {"low_rank_ssm_kernel": '''
+def low_rank_ssm_kernel(p, B, C, D, L):
+    A = torch.eye(p.shape[0], dtype=p.dtype) + torch.outer(p, p)
+    power, values = torch.eye(p.shape[0], dtype=p.dtype), [torch.as_tensor(float(D), dtype=p.dtype)]
+    for _ in range(L):
+        values.append(C @ power @ B)
+        power = power @ A
+    return torch.stack(values)
+'''}, loses=["q9"], says="built an n x n matrix"),
+    Mutant("low_rank_matrix_free_loop", "A v = v + p (p . v) once per step: O(n L) work", {"low_rank_ssm_kernel": '''
+def low_rank_ssm_kernel(p, B, C, D, L):
+    values, state = [torch.as_tensor(float(D), dtype=p.dtype)], B
+    for _ in range(L):
+        values.append(C @ state)
+        state = state + p * (p @ state)
+    return torch.stack(values)
+'''}, loses=["q9"], says="multiplies a vector by A once per step"),
+    Mutant("low_rank_drops_inverse_norm", "A^k = I + ((1+s)^k - 1) p p^T: the 1/|p|^2 dropped (transcript 004)",
+           low_rank_with("torch.pow(1 + s, k) - 1"), loses=["q9"], says="the factor 1/|p|^2 is missing"),
+    Mutant("low_rank_powers_from_A1", "K_k = C A^k B: forgets that K_1 uses A^0 = I",
+           low_rank_with(RIGHT_COEFFICIENTS.replace("torch.pow(1 + s, k)", "torch.pow(1 + s, k + 1)")
+                         .replace("else k", "else k + 1")),
+           loses=["q9"], says="(A^0 = I)"),
+    Mutant("low_rank_without_identity", "A^k written without its identity part", {"low_rank_ssm_kernel": '''
+def low_rank_ssm_kernel(p, B, C, D, L):
+    s = p @ p
+    k = torch.arange(L, dtype=p.dtype)
+    coefficients = (torch.pow(1 + s, k) - 1) / s if float(s) > 0 else k
+    rest = coefficients * ((C @ p) * (p @ B))
+    return torch.cat([torch.as_tensor([float(D)], dtype=p.dtype), rest])
+'''}, loses=["q9"], says="the identity part of A^k is missing"),
+    Mutant("low_rank_starts_at_CB", "low-rank kernel [CB, ...]: K_0 = D left out, entries shifted", {"low_rank_ssm_kernel": '''
+def low_rank_ssm_kernel(p, B, C, D, L):
+    s = p @ p
+    k = torch.arange(L + 1, dtype=p.dtype)
+    coefficients = (torch.pow(1 + s, k) - 1) / s if float(s) > 0 else k
+    return C @ B + coefficients * ((C @ p) * (p @ B))
+'''}, loses=["q9"], says="K_0 should be the direct term D"),
+    Mutant("low_rank_direct_term_zero", "K_0 = 0 instead of D", {"low_rank_ssm_kernel": LOW_RANK_COEFFICIENT.format(
+        coefficients=RIGHT_COEFFICIENTS).replace("[float(D)]", "[0.0]")},
+           loses=["q9"], says="K_0 should be the direct term D, not 0"),
+    Mutant("low_rank_divides_by_zero", "((1+s)^k - 1)/s without the limit at p = 0 (NaN)",
+           low_rank_with("(torch.pow(1 + s, k) - 1) / s"), loses=["q9"], says="limit as |p|^2 -> 0"),
+]
+
 VARIANTS = [
     Variant("kernel_recursive_matrix_power", "kernel from torch.linalg.matrix_power per entry", {"ssm_kernel": '''
 def ssm_kernel(A, B, C, D, L):
@@ -188,5 +271,28 @@ def ssm_kernel(A, B, C, D, L):
         values.append(float(C @ state))
         state = A @ state
     return values
+'''}),
+]
+
+VARIANTS += [
+    Variant("low_rank_closed_form_pow", "closed form with torch.pow", low_rank_with(RIGHT_COEFFICIENTS)),
+    Variant("low_rank_scalar_recurrence", "c_(k+1) = (1 + s) c_k + 1 with Python floats, a loop over L",
+            {"low_rank_ssm_kernel": '''
+def low_rank_ssm_kernel(p, B, C, D, L):
+    s, cb = float(p @ p), float(C @ B)
+    cross = float(C @ p) * float(p @ B)
+    values, coefficient = [float(D)], 0.0
+    for _ in range(L):
+        values.append(cb + coefficient * cross)
+        coefficient = coefficient * (1 + s) + 1
+    return torch.tensor(values, dtype=p.dtype)
+'''}),
+    Variant("low_rank_cumprod", "powers of 1 + s by cumprod, coefficients by cumsum", {"low_rank_ssm_kernel": '''
+def low_rank_ssm_kernel(p, B, C, D, L):
+    s = torch.dot(p, p)
+    powers = torch.cumprod(torch.cat([torch.ones(1, dtype=p.dtype), (1 + s).repeat(max(L - 1, 0))]), 0)[:L]
+    coefficients = torch.cumsum(powers, 0) - powers  # c_k = 1 + (1+s) + ... + (1+s)^(k-1)
+    rest = torch.dot(C, B) + coefficients * torch.dot(C, p) * torch.dot(p, B)
+    return torch.cat([torch.tensor([D], dtype=p.dtype), rest])
 '''}),
 ]
