@@ -52,6 +52,18 @@ def image_data_uri(mime: str, payload) -> str:
     return f"data:{mime};base64,{base64.b64encode(raw).decode('ascii')}"
 
 
+# LaTeX that mathtext spells differently (tried only after the expression as written fails)
+_ALIASES = [(re.compile(r"\\(ge|le)(?![a-zA-Z])"), r"\\\1q"), (re.compile(r"\\(lVert|rVert)(?![a-zA-Z])"), r"\\Vert"),
+            (re.compile(r"\\(operatorname|textrm|textit|textbf)(?![a-zA-Z])"), r"\\mathrm"),
+            (re.compile(r"\\(left|right|big|Big|bigg|Bigg)(?![a-zA-Z])"), "")]
+
+
+def _aliased(expression: str) -> str:
+    for pattern, replacement in _ALIASES:
+        expression = pattern.sub(replacement, expression)
+    return expression
+
+
 @lru_cache(maxsize=4096)
 def _math_png(expression: str, display: bool) -> str:
     import matplotlib
@@ -74,7 +86,10 @@ def render_math(expression: str, display: bool) -> str:
     try:
         uri = _math_png(one_line, display)
     except Exception:  # noqa: BLE001 - LaTeX that mathtext cannot draw is shown as source
-        return fallback
+        try:
+            uri = _math_png(_aliased(one_line), display)
+        except Exception:  # noqa: BLE001
+            return fallback
     tag = f'<img class="math" src="{uri}" alt="{escape(source)}" title="{escape(source)}">'
     return f'<div class="math-display">{tag}</div>' if display else tag
 

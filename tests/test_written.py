@@ -313,3 +313,12 @@ def test_scores_sheet_parse_names_every_problem(questions):
     csv.writer(spreadsheet_quoted).writerows([["file", questions[0].name], ["'=cmd.ipynb", "1"]])
     parsed = parse(spreadsheet_quoted.getvalue(), questions, {"=cmd.ipynb"})
     assert parsed.row("=cmd.ipynb").scores[questions[0].name] == 1
+
+
+def test_math_drawn_offline_or_shown_as_source():
+    from autograder.written_render import render_math
+    assert render_math(r"k \ge 1", display=False).startswith('<img class="math" src="data:image/png;base64,')
+    drawn = render_math(r"\frac{\sigma^2}{\sigma^2 + \lambda}", display=True)
+    assert drawn.startswith('<div class="math-display"><img class="math" src="data:image/png;base64,')
+    source = render_math(r"\begin{cases} 1 & x > 0 \end{cases}", display=False)
+    assert source == r'<code class="math-source">$\begin{cases} 1 &amp; x &gt; 0 \end{cases}$</code>'
