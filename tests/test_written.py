@@ -322,3 +322,19 @@ def test_math_drawn_offline_or_shown_as_source():
     assert drawn.startswith('<div class="math-display"><img class="math" src="data:image/png;base64,')
     source = render_math(r"\begin{cases} 1 & x > 0 \end{cases}", display=False)
     assert source == r'<code class="math-source">$\begin{cases} 1 &amp; x &gt; 0 \end{cases}$</code>'
+
+
+def test_answer_found_by_position_when_ids_were_rewritten(questions):
+    from autograder.written_questions import find_answer
+    nb = nbformat.read(SAMPLES / "full.ipynb", as_version=4)
+    question = questions[0]
+    by_id = find_answer(nb, question)
+    assert by_id.located == "cell id" and by_id.answered and len(by_id.cells) == 1
+    answer_at = next(i for i, c in enumerate(nb.cells) if c.get("id") == question.answer_cell_id)
+    nb.cells.insert(answer_at + 1, nbformat.v4.new_markdown_cell("And a second thought, in a cell of my own."))
+    extended = find_answer(nb, question)
+    assert [c.source for c in extended.cells] == [by_id.cells[0].source, "And a second thought, in a cell of my own."]
+    for index, cell in enumerate(nb.cells):  # an editor that renumbers every cell
+        cell["id"] = f"renamed-{index}"
+    moved = find_answer(nb, question)
+    assert moved.located == "after the prompt" and moved.text == extended.text
