@@ -5,7 +5,6 @@ In a submission it is found by the cell id the build gave the answer cell, else 
 the prompt (matched by its text), so a notebook whose ids were rewritten (some editors do) or
 whose student added cells still gives its answer.
 """
-import re
 from dataclasses import dataclass, field
 
 import nbformat
@@ -134,14 +133,3 @@ def answers_of(data: bytes, questions) -> dict:
     if nb is None:
         return {q.name: Answer([], "") for q in questions}
     return {q.name: find_answer(nb, q) for q in questions}
-
-
-def rubric_text(question) -> str:
-    return "\n".join(f"- ({r.points:g} pt) {r.text}" for r in question.rubric)
-
-
-_NAME = re.compile(r"^[A-Za-z_][\w.-]*$")
-
-
-def valid_name(name: str) -> bool:
-    return bool(_NAME.match(name))
