@@ -1,4 +1,4 @@
-"""Command line: python -m autograder {build,grade,handout,demo,judge} ..."""
+"""Command line: python -m autograder {build,grade,written,handout,demo,judge} ..."""
 import argparse
 import sys
 from pathlib import Path
@@ -16,6 +16,9 @@ def main(argv=None):
     g = sub.add_parser("grade", help="grade submissions without Docker")
     from .grade import add_arguments
     add_arguments(g)
+    w = sub.add_parser("written", help="one page per written question to grade by hand; merge the saved scores")
+    from .written import add_arguments as add_written_arguments
+    add_written_arguments(w)
     h = sub.add_parser("handout", help="the solutions handout (executed reference notebook, .ipynb and .html)")
     h.add_argument("assignment", help="assignment id")
     h.add_argument("--out", required=True, type=Path, help="folder to write <id>_solutions.ipynb and .html into")
@@ -42,6 +45,9 @@ def main(argv=None):
     if args.command == "grade":
         from .grade import run
         return run(args)
+    if args.command == "written":
+        from .written import run as written_run
+        return written_run(args)
     if args.command == "handout":
         from .handout import write_handout
         for path in write_handout(args.assignment, args.out, timeout=args.timeout):

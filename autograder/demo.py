@@ -11,6 +11,7 @@ from .assignments import ROOT
 from .build import build
 from .grade import grade_all
 from .report import score_table
+from .written import make_pages
 
 OUT = ROOT / "demo-output"
 
@@ -54,4 +55,14 @@ def main():
         results = grade_all(spec.id, [samples], OUT / "grades" / spec.id, quiet=False)
         print(f"\n{spec.id}  (grades.csv, feedback and summary in demo-output/grades/{spec.id}/)")
         print(score_table(results) + "\n")
+    print("== 4. written answers of the sample submissions: one page per question to grade by hand")
+    for spec in specs:
+        samples = ROOT / "data" / "sample_submissions" / spec.id
+        if not samples.exists():
+            continue
+        pages = make_pages(spec.id, [samples], OUT / "grades" / spec.id, quiet=True)
+        for page in pages.values():
+            print(f"   {page.relative_to(ROOT)}")
+    print("   open a page in a browser, tick the rubric, Save; then `python -m autograder written ID --out DIR "
+          "--merge-saved FILE` and `grade ... --written DIR/written_scores.csv` (README, TAs)")
     return 0

@@ -41,6 +41,9 @@ def add_arguments(parser):
                              "'required' scores them 0 (default %(default)s, from course.toml)")
     parser.add_argument("--force", action="store_true", help="regrade everything, ignoring saved results")
     parser.add_argument("--quiet", action="store_true", help="no progress line")
+    parser.add_argument("--written", type=Path, metavar="FILE",
+                        help="written scores to merge (the written_scores.csv format): adds the written columns, "
+                             "a written and a course total; bad scores are refused and nothing is written")
 
 
 def cache_key(submission, spec, limits, gpu_policy) -> str:
@@ -209,15 +212,16 @@ def result_path(results_dir: Path, submission) -> Path:
 
 
 def grade_all(assignment_id, paths, out: Path, workers=None, limits=None, force=False, quiet=True,
-              gpu_policy=None):
+              gpu_policy=None, written_file=None):
     spec = assignments.get(assignment_id)
     limits = limits or Limits()
     gpu_policy = gpu_policy or settings.grading("gpu_policy", "exclude")
     submissions = collect(paths, prefer=f"{spec.id}.ipynb")
     results_dir = out / "results"
-    results_dir.mkdir(parents=True, exist_ok=True)
     earlier = report.saved_rows(results_dir, spec)
     _stable_labels(submissions, earlier)
+    written = written_part(spec, submissions, earlier, written_file)  # checked before anything is written
+    results_dir.mkdir(parents=True, exist_ok=True)
     progress = Progress(len(submissions), quiet)
     workers = max(1, workers or os.cpu_count() or 1)
     if assignments.cuda_available():  # timing tests of parallel submissions take turns
@@ -247,8 +251,22 @@ def grade_all(assignment_id, paths, out: Path, workers=None, limits=None, force=
     current = {s.identity for s in submissions}
     kept = [row for identity, row in earlier.items() if identity not in current and os.path.exists(identity)]
     rows = ordered if not kept else sorted(ordered + kept, key=lambda r: str(r["file"]))
-    report.write_all(spec, rows, out, time.monotonic() - progress.started)
+    report.write_all(spec, rows, out, time.monotonic() - progress.started, written)
     return ordered
+
+
+def written_part(spec, submissions, earlier, written_file):
+    """The written questions' part of the reports: questions, which rows answered them, and the
+    merged scores (raises WrittenScoresError on bad scores)."""
+    from .written_questions import answers_of, written_questions
+    from .written_scores import load
+    questions = written_questions(spec)
+    answered = {s.label: {name: a.answered for name, a in answers_of(s.notebook, questions).items()}
+                for s in submissions}
+    class_files = {s.label for s in submissions} | {
+        row["file"] for identity, row in earlier.items() if os.path.exists(identity)}
+    scores = load(written_file, spec, class_files) if written_file else None
+    return {"questions": questions, "answered": answered, "scores": scores}
 
 
 def _labelled(result, submission, key) -> dict:
@@ -265,8 +283,13 @@ def run(args) -> int:
         if path.is_dir() and not collect([path]):
             print(f"warning: no .ipynb or .zip files in {path}", file=sys.stderr)
     limits = Limits(timeout_s=args.timeout, memory_mb=args.memory_mb)
-    results = grade_all(args.assignment, args.paths, args.out, args.workers, limits, args.force, args.quiet,
-                        args.gpu_policy)
+    from .written_scores import WrittenScoresError
+    try:
+        results = grade_all(args.assignment, args.paths, args.out, args.workers, limits, args.force, args.quiet,
+                            args.gpu_policy, args.written)
+    except WrittenScoresError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     print(report.score_table(results))
     print(f"\nwrote {args.out / 'grades.csv'}, feedback in {args.out / 'feedback'}, summary in {args.out / 'summary.md'}")
     if not results:

@@ -289,6 +289,15 @@ def convert_solution_markers(source: str):
 # the notebook
 
 
+def rubric_markdown(question) -> list:
+    """The question's rubric under its model answer, for the formgrader (nbgrader replaces the
+    whole answer cell for students, so it never reaches them)."""
+    items = question.get("rubric") or []
+    if not items:
+        return []
+    return ["**Rubric**\n\n" + "\n".join(f"- ({float(i.get('points', 0)):g} pt) {i.get('item', '')}" for i in items)]
+
+
 def source_notebook(master, test_sources: dict, private: dict):
     """The nbgrader source notebook for one master notebook and its otter tests."""
     questions = {q.name: q for q in load_questions_from_sources(test_sources)}
@@ -327,7 +336,7 @@ def source_notebook(master, test_sources: dict, private: dict):
                 if not isinstance(points, (int, float)) or isinstance(points, bool):
                     raise ExportError(f"written question {question['name']} needs a number of points")
                 if answers:
-                    answer = nbformat.v4.new_markdown_cell("\n\n".join(answers))
+                    answer = nbformat.v4.new_markdown_cell("\n\n".join(answers + rubric_markdown(question)))
                     cells.insert(answer_at, _nbgrader_cell(answer, grade_id=f"{question['name']}_answer",
                                                            grade=True, solution=True, locked=False,
                                                            points=float(points)))

@@ -79,18 +79,23 @@ def points_per_question(results, questions) -> dict:
     return points
 
 
-def grades_csv(results, questions) -> str:
+def grades_csv(results, questions, scores=None) -> str:
+    """otter's columns; with written `scores`, the written columns and totals after them."""
     names = sorted({q.name for q in questions} | {q for r in results for q in r["questions"]})
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["file", *names, "total_points_earned", "percent_correct", "grading_status"])
+    from . import written_scores as ws
+    extra = ws.grade_columns(scores) if scores else []
+    writer.writerow(["file", *names, "total_points_earned", "percent_correct", "grading_status", *extra])
     possible = points_per_question(results, questions)
     writer.writerow([POINTS_ROW, *[_fmt(possible.get(q, 0)) for q in names],
-                     _fmt(sum(possible.values())), "1", "--"])
+                     _fmt(sum(possible.values())), "1", "--",
+                     *(ws.grade_points(scores, sum(possible.values())) if scores else [])])
     for r in results:
-        scores = [_fmt(r["questions"].get(q, {}).get("score", 0)) for q in names]
+        cells = [_fmt(r["questions"].get(q, {}).get("score", 0)) for q in names]
         percent = r["total"] / r["possible"] if r.get("possible") else 0.0
-        writer.writerow([_cell(r["file"]), *scores, _fmt(r["total"]), f"{percent:.4g}", _cell(status_text(r))])
+        writer.writerow([_cell(r["file"]), *cells, _fmt(r["total"]), f"{percent:.4g}", _cell(status_text(r)),
+                         *(ws.grade_cells(scores, r) if scores else [])])
     return buffer.getvalue()
 
 
@@ -134,7 +139,7 @@ def _plain(text) -> str:
     return text
 
 
-def feedback(result) -> str:
+def feedback(result, written=None) -> str:
     lines = [f"# Feedback: {result.get('assignment')} ({_plain(result.get('file'))})", "",
              f"**Score: {_fmt(result['total'])} / {_fmt(result['possible'])}**  ",
              f"Status: {_plain(status_text(result))}", ""]
@@ -152,7 +157,11 @@ def feedback(result) -> str:
         for error in result["cell_errors"][:10]:
             lines.append(f"- code cell {int(error['cell']) + 1}: {_code(error['error'], 300)}")
         lines.append("")
-    lines.append("Written questions are graded by hand and are not part of this score.")
+    if written and written.get("scores"):
+        from .written_scores import feedback_lines
+        lines += feedback_lines(written["scores"], result, _plain)
+    else:
+        lines.append("Written questions are graded by hand and are not part of this score.")
     return "\n".join(lines) + "\n"
 
 
@@ -175,7 +184,7 @@ def score_table(results) -> str:
     return "\n".join(rows)
 
 
-def summary(results, seconds, questions=()) -> str:
+def summary(results, seconds, questions=(), written=None) -> str:
     lines = ["# Grading summary", "", f"{len(results)} submissions, graded in {seconds:.0f} s.", ""]
     if not results:
         return "\n".join(lines + ["No submissions were found in the paths given."]) + "\n"
@@ -205,6 +214,9 @@ def summary(results, seconds, questions=()) -> str:
         for r in slow]
     isolation = {r.get("isolation") for r in results if r.get("isolation")}
     lines += ["", f"Isolation: {', '.join(sorted(isolation)) or 'n/a'}."]
+    if written:
+        from .written_scores import summary_lines
+        lines += summary_lines(written["questions"], results, written["scores"], written["answered"], _plain)
     return "\n".join(lines) + "\n"
 
 
@@ -239,17 +251,18 @@ def atomic_write(path: Path, text: str):
         tmp.unlink(missing_ok=True)
 
 
-def write_all(spec, results, out: Path, seconds: float):
+def write_all(spec, results, out: Path, seconds: float, written=None):
+    """`written`: {"questions", "answered", "scores"} from grade.written_part, or None."""
     questions = load_questions(spec.zip_path)
     align_gpu_exclusions(results)
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write(out / "grades.csv", grades_csv(results, questions))
+    atomic_write(out / "grades.csv", grades_csv(results, questions, written and written["scores"]))
     (out / "feedback").mkdir(exist_ok=True)
     from .grade import output_names
     names = output_names([r["file"] for r in results])
     for r in results:
         try:
-            text = feedback(r)
+            text = feedback(r, written)
         except Exception as error:  # noqa: BLE001 - one odd row must not cost the others theirs
             text = _fallback_feedback(r, error)
         atomic_write(out / "feedback" / (names[r["file"]] + ".md"), text)
@@ -260,6 +273,6 @@ def write_all(spec, results, out: Path, seconds: float):
                 stale.unlink()
         except OSError:
             pass
-    atomic_write(out / "summary.md", summary(results, seconds, questions))
+    atomic_write(out / "summary.md", summary(results, seconds, questions, written))
     if results:
         histogram_png(results, out / "score_histogram.png", sum(points_per_question(results, questions).values()))

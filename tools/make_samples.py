@@ -1,12 +1,16 @@
 """Regenerate the demo's sample submissions in data/sample_submissions/<assignment>/.
 
-For each assignment: `full.ipynb` (every graded function filled in with the reference), 
-`partial.ipynb` (the first half filled in), `blank.ipynb` (the untouched student notebook).
+For each assignment: `full.ipynb` (every graded function filled in with the reference, good written
+answers with math, a code block and an embedded image), `partial.ipynb` (the first half filled in,
+one weak written answer that attempts script injection), `blank.ipynb` (the untouched student notebook).
 They are what a student would hand in; the demo grades them.
 """
 import ast
+import base64
 import re
+import struct
 import sys
+import zlib
 from pathlib import Path
 
 import nbformat
@@ -14,6 +18,7 @@ import nbformat
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from autograder import assignments  # noqa: E402
+from autograder.written_questions import PLACEHOLDER  # noqa: E402
 
 
 def defined(source):
@@ -49,10 +54,72 @@ def filled(spec, fraction):
                 cell.source = "\n".join(
                     values.get(m.group(2), line) if (m := re.match(r"^(\s*)(\w+)\s*=\s*\.\.\.\s*(#.*)?$", line))
                     else line for line in cell.source.split("\n"))
-    for cell in student.cells:
-        if cell.cell_type == "markdown" and "_Type your answer here" in cell.source:
-            cell.source = "My answer: (written answers are graded by hand)"
+    write_answers(spec, student, fraction)
     return student
+
+
+def tiny_png(width=32, height=20) -> bytes:
+    """A small gradient image, made byte for byte here so that the samples stay reproducible."""
+    rows = b"".join(b"\x00" + b"".join(bytes((x * 8 % 256, y * 12 % 256, 160)) for x in range(width))
+                    for y in range(height))
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows, 9))
+            + chunk(b"IEND", b""))
+
+
+GOOD_EXTRA = """
+
+Checked numerically with a short script:
+
+```python
+import torch
+W = torch.randn(4, 4)
+print(torch.linalg.matrix_norm(W, ord=2))
+```
+
+A sketch of the shape of the result: ![sketch](attachment:sketch.png)
+"""
+
+HOSTILE = """I think it is $O(n^2)$ but I am not sure.
+
+<script>alert("grader")</script>
+<img src=x onerror="alert('img')">
+<a href="javascript:alert('link')" onclick="alert(1)">see here</a>
+[my notes](javascript:alert('md'))
+![remote](https://example.com/track.png)
+<iframe src="https://example.com"></iframe>
+<style>body { display: none }</style>
+"""
+
+
+def write_answers(spec, student, fraction):
+    """Written answers of varied quality: `full` gives the model answer with a code block and an
+    embedded image, `partial` a weak first answer that tries script injection, `blank` nothing."""
+    master = nbformat.read(spec.master, as_version=4)
+    models, current, inside = [], None, False
+    for cell in master.cells:
+        text = cell.source.strip()
+        if cell.cell_type == "raw" and text.startswith("# BEGIN QUESTION"):
+            current = "manual: true" in text
+        elif cell.cell_type == "raw" and text.startswith("# BEGIN SOLUTION"):
+            inside = True
+            if current:
+                models.append([])
+        elif cell.cell_type == "raw" and text.startswith("# END SOLUTION"):
+            inside = False
+        elif inside and current and cell.cell_type == "markdown":
+            models[-1].append(cell.source.replace("**Model answer.**", "").strip())
+    answer_cells = [c for c in student.cells if c.cell_type == "markdown" and c.source.strip() == PLACEHOLDER]
+    for number, (cell, model) in enumerate(zip(answer_cells, models)):
+        if fraction >= 1.0:
+            cell.source = "\n\n".join(model) + (GOOD_EXTRA if number == 0 else "")
+            if number == 0:
+                cell["attachments"] = {"sketch.png": {"image/png": base64.b64encode(tiny_png()).decode()}}
+        elif fraction > 0 and number == 0:
+            cell.source = HOSTILE
 
 
 def main():
