@@ -66,8 +66,7 @@ def _fmt(x):
 
 
 def _cell(text: str) -> str:
-    """A CSV cell a spreadsheet shows as text, never runs as a formula, on one line."""
-    text = sanitize.line(text, 2000)
+    """A CSV cell a spreadsheet shows as text, never runs as a formula (`text` is sanitized)."""
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
@@ -91,7 +90,8 @@ def grades_csv(results, questions) -> str:
     for r in results:
         scores = [_fmt(r["questions"].get(q, {}).get("score", 0)) for q in names]
         percent = r["total"] / r["possible"] if r.get("possible") else 0.0
-        writer.writerow([_cell(sanitize.name(r["file"])), *scores, _fmt(r["total"]), f"{percent:.4g}", _cell(status_text(r))])
+        writer.writerow([_cell(sanitize.name(r["file"])), *scores, _fmt(r["total"]), f"{percent:.4g}",
+                         _cell(sanitize.line(status_text(r), 2000))])
     return buffer.getvalue()
 
 
