@@ -30,7 +30,7 @@ from tests import notebooks
 ROOT = Path(__file__).resolve().parent.parent
 ASSIGNMENT = "ssm_forward_cpu"
 BLANK = ROOT / "notebooks" / f"{ASSIGNMENT}.ipynb"
-TIMEOUT_S = 30
+TIMEOUT_S = 40  # no row here needs it all; honest rows get room on a loaded machine
 WORKERS = 2
 # A row comes back at most this long after its time limit ran out: the judge kills the sandbox
 # at the deadline, marks the remaining tests "not run", cleans up and hands the row back.
@@ -339,6 +339,6 @@ def test_notebook_reading_runs_under_the_deadline(tmp_path):
     assert read_notebook(path, tmp_path / "out.ipynb", time.monotonic() + 30, 1024) is None
     assert nbformat.read(tmp_path / "out.ipynb", as_version=4).cells
     # a file of millions of tiny containers needs more memory than its size: the cap holds
-    (tmp_path / "tiny.ipynb").write_bytes(b'{"nbformat": 4, "cells": [' + b"[]," * 5_000_000 + b"[]]}")
-    assert read_notebook(tmp_path / "tiny.ipynb", tmp_path / "out2.ipynb", time.monotonic() + 60, 256) == \
+    (tmp_path / "tiny.ipynb").write_bytes(b'{"nbformat": 4, "cells": [' + b"[]," * 3_000_000 + b"[]]}")
+    assert read_notebook(tmp_path / "tiny.ipynb", tmp_path / "out2.ipynb", time.monotonic() + 60, 128) == \
         "not a notebook: the file is too large or too complex to read within the memory limit"
