@@ -18,9 +18,9 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
-from . import assignments, report, settings
+from . import assignments, report, sanitize, settings
 from .sandbox import Limits, ZygoteServer, sweep_leftovers
-from .submissions import collect, printable
+from .submissions import collect, label_for
 
 RESULT_VERSION = 1
 
@@ -105,10 +105,13 @@ def _save(result, target: Path):
 def _judge_task(assignment, notebook: bytes, limits, gpu_policy, zygote) -> dict:
     """Runs in a judge process of the pool (a clean process that never runs notebook code)."""
     from .judge import grade
+    started_at = time.time()
     with tempfile.TemporaryDirectory(prefix="seqmod-judge-") as tmp:
         path = Path(tmp) / "submission.ipynb"
         path.write_bytes(notebook)
-        return grade(assignment, path, limits, gpu_policy=gpu_policy, zygote=zygote)
+        result = grade(assignment, path, limits, gpu_policy=gpu_policy, zygote=zygote)
+    result["started_at"] = started_at  # when a judge took it up (the row's time limit runs from here)
+    return result
 
 
 def _judge_process_setup(grader_pid):
@@ -157,7 +160,8 @@ class Progress:
             bar = "#" * filled + "." * (width - filled)
             score = f"{result.get('total', 0):g}/{result.get('possible', 0):g}"
             reused = " (saved)" if result.get("reused") else ""
-            sys.stderr.write(f"\r[{bar}] {self.done}/{self.total}  eta {eta:4.0f} s  {label[:30]}: {score}{reused}\033[K")
+            shown = sanitize.name(label, 30)
+            sys.stderr.write(f"\r[{bar}] {self.done}/{self.total}  eta {eta:4.0f} s  {shown}: {score}{reused}\033[K")
             if self.done == self.total:
                 sys.stderr.write("\n")
             sys.stderr.flush()
@@ -183,6 +187,7 @@ def _judge_batch(spec, pending, workers, limits, gpu_policy, zygote):
                     result = report.unrunnable(spec, "grader error: the judge process died", gpu_policy)
                 except Exception as error:  # noqa: BLE001 - the batch goes on; the row says why
                     result = report.unrunnable(spec, f"grader error: {type(error).__name__}: {error}", gpu_policy)
+                result["returned_at"] = time.time()
                 _labelled(result, submission, key)
                 _save(result, target)
                 yield index, result
@@ -203,7 +208,7 @@ def _stable_labels(submissions, earlier):
     for submission in submissions:
         if submission.label in taken or len(counts[submission.label]) > 1:
             if submission.identity not in earlier:
-                submission.label = printable(submission.source)
+                submission.label = label_for(submission.source)
 
 
 def result_path(results_dir: Path, submission) -> Path:

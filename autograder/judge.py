@@ -9,56 +9,46 @@ Usage (one submission, one JSON result; the batch grader runs this as a subproce
 import argparse
 import json
 import os
+import tempfile
 import time
 import traceback
 from pathlib import Path
 
-import nbformat
-
-from . import assignments
+from . import assignments, notebook_shape
 from .checks import core
 from .checks.core import CheckFailure, SkipCheck, StudentCodeError
 from .remote import resolve
 from .sandbox import Limits, SandboxedNotebook, SandboxFailure, isolation_available
+from .submissions import MAX_NOTEBOOK_BYTES
 from .testfiles import load_questions
 
 MAX_RESTARTS = 3
 core.JUDGE_REPORTS_SKIPS = True
 
 
-def validate_notebook(path: Path):
-    """Return None when the file is a readable notebook, else a status for the TA."""
+def read_submission(path: Path, target: Path, deadline: float, limits: Limits):
+    """Check the submission at `path` and write the minimal notebook the sandbox runs to `target`.
+    Returns None, or a status for the TA. The reading happens in a child process under the
+    submission's deadline and memory cap (see `notebook_shape`): the judge never parses it."""
     try:
-        raw = path.read_bytes()
+        size = path.stat().st_size
     except OSError as error:
-        return f"not readable: {error}"
-    if not raw.strip():
-        return "not a notebook: the file is empty"
-    try:
-        shape = json.loads(raw)
-    except (ValueError, RecursionError):
-        shape = None  # nbformat says what is wrong below
-    if shape is not None and not (isinstance(shape, dict) and isinstance(shape.get("cells", []), list)
-                                  and "nbformat" in shape):
-        return "not a notebook: the file is JSON, but not a Jupyter notebook"
-    try:
-        nb = nbformat.reads(raw.decode("utf-8"), as_version=4)
-    except Exception as error:  # noqa: BLE001
-        return f"not a notebook: {type(error).__name__}: {str(error)[:200]}"
-    if not any(c.get("cell_type") == "code" for c in nb.cells):
-        return "not a notebook: it has no code cells"
-    return None
+        return f"not readable: {error.strerror or error}"
+    if size > MAX_NOTEBOOK_BYTES:
+        return f"not graded: the notebook is larger than {MAX_NOTEBOOK_BYTES >> 20} MB"
+    problem = notebook_shape.read_notebook(path, target, deadline, limits.memory_mb)
+    return f"timeout after {limits.timeout_s:g} s" if problem == "timeout" else problem
 
 
 class Session:
     """A sandboxed submission that is restarted when a test crashes or hangs it."""
 
-    def __init__(self, notebook, limits, gpu, zygote=None):
+    def __init__(self, notebook, limits, gpu, zygote=None, deadline=None):
         self.notebook, self.limits, self.gpu, self.zygote = notebook, limits, gpu, zygote
         self.box = None
         self.ready = None
         self.restarts = 0
-        self.deadline = time.monotonic() + limits.timeout_s
+        self.deadline = time.monotonic() + limits.timeout_s if deadline is None else deadline
 
     def open(self):
         self.box = SandboxedNotebook(self.notebook, self.limits, gpu=self.gpu, deadline=self.deadline,
@@ -97,24 +87,27 @@ def grade(assignment: str, notebook: Path, limits: Limits, gpu=None, gpu_policy=
         "output_tail": "",
     }
     started = time.monotonic()
-    problem = validate_notebook(notebook)
-    if problem:
-        result["status"] = problem
-        _fail_all(result, questions, problem)
-        return _finish(result, started)
-    session = Session(notebook, limits, gpu, zygote)
-    try:
-        ready = session.open()
-        result["cell_errors"] = ready.get("cell_errors", [])[:20]
-        result["notebook_seconds"] = ready.get("seconds")
-        _run_cases(session, questions, result)
-    except SandboxFailure as failure:
-        result["status"] = failure.status
-        _fail_remaining(result, questions, failure.status)
-    finally:
-        if session.box is not None:
-            result["output_tail"] = session.box.output_text()[-4000:]
-        session.close()
+    deadline = started + limits.timeout_s  # reading the file counts against it too
+    with tempfile.TemporaryDirectory(prefix="seqmod-judge-") as scratch:
+        minimal = Path(scratch) / "submission.ipynb"
+        problem = read_submission(Path(notebook), minimal, deadline, limits)
+        if problem:
+            result["status"] = problem
+            _fail_all(result, questions, problem)
+            return _finish(result, started)
+        session = Session(minimal, limits, gpu, zygote, deadline)
+        try:
+            ready = session.open()
+            result["cell_errors"] = ready.get("cell_errors", [])[:20]
+            result["notebook_seconds"] = ready.get("seconds")
+            _run_cases(session, questions, result)
+        except SandboxFailure as failure:
+            result["status"] = failure.status
+            _fail_remaining(result, questions, failure.status)
+        finally:
+            if session.box is not None:
+                result["output_tail"] = session.box.output_text()[-4000:]
+            session.close()
     return _finish(result, started)
 
 

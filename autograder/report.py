@@ -7,6 +7,7 @@ import re
 import threading
 from pathlib import Path
 
+from . import sanitize
 from .testfiles import load_questions
 
 POINTS_ROW = "points-per-question"
@@ -65,8 +66,7 @@ def _fmt(x):
 
 
 def _cell(text: str) -> str:
-    """A CSV cell a spreadsheet shows as text, never runs as a formula."""
-    text = str(text)
+    """A CSV cell a spreadsheet shows as text, never runs as a formula (`text` is sanitized)."""
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
@@ -94,7 +94,8 @@ def grades_csv(results, questions, scores=None) -> str:
     for r in results:
         cells = [_fmt(r["questions"].get(q, {}).get("score", 0)) for q in names]
         percent = r["total"] / r["possible"] if r.get("possible") else 0.0
-        writer.writerow([_cell(r["file"]), *cells, _fmt(r["total"]), f"{percent:.4g}", _cell(status_text(r)),
+        writer.writerow([_cell(sanitize.name(r["file"])), *cells, _fmt(r["total"]), f"{percent:.4g}",
+                         _cell(sanitize.line(status_text(r), 2000)),
                          *(ws.grade_cells(scores, r) if scores else [])])
     return buffer.getvalue()
 
@@ -116,15 +117,10 @@ def status_text(result) -> str:
     return status + " (" + "; ".join(notes) + ")"
 
 
-def _one_line(text, limit=None) -> str:
-    text = " ".join(str(text).split())
-    return text if limit is None else text[:limit]
-
-
-def _code(text, limit=None) -> str:
+def _code(text, limit=2000) -> str:
     """Text a student's code wrote, shown as inline code: no headings, links or HTML can come
     out of it (the fence is longer than any run of backticks inside)."""
-    text = _one_line(text, limit)
+    text = sanitize.line(text, limit)
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * (longest + 1)
     return f"{fence} {text} {fence}"
@@ -133,7 +129,7 @@ def _code(text, limit=None) -> str:
 def _plain(text) -> str:
     """Our own messages, which may quote names in backticks, kept on one line; markdown that
     could only come from a student's text (headings, HTML, links) is neutralised."""
-    text = _one_line(text)
+    text = sanitize.line(text, 2000)
     for char in "<>[]":
         text = text.replace(char, "\\" + char)
     return text
@@ -175,12 +171,14 @@ def score_table(results) -> str:
     if not results:
         return "no submissions found"
     questions = sorted({q for r in results for q in r["questions"]})
-    width = max(12, *(len(r["file"]) for r in results))
+    names = {id(r): sanitize.name(r["file"], 80) for r in results}
+    width = max(12, *(len(shown) for shown in names.values()))
     head = f"{'file':<{width}} " + " ".join(f"{q:>6}" for q in questions) + "   total  status"
     rows = [head, "-" * len(head)]
     for r in results:
         cells = " ".join(f"{_fmt(r['questions'].get(q, {}).get('score', 0)):>6}" for q in questions)
-        rows.append(f"{r['file']:<{width}} {cells}  {_fmt(r['total']):>3}/{_fmt(r['possible'])}  {status_text(r)}")
+        rows.append(f"{names[id(r)]:<{width}} {cells}  {_fmt(r['total']):>3}/{_fmt(r['possible'])}  "
+                    f"{sanitize.line(status_text(r), 300)}")
     return "\n".join(rows)
 
 

@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import wire
+from . import sanitize, wire
 
 PACKAGE = Path(__file__).resolve().parent
 SANDBOX_MOUNT = "/sandbox"
@@ -590,7 +590,7 @@ class SandboxedNotebook:
         tail = bytes(self.output[-3000:]).decode("utf-8", "replace")
         if code and not self._worker_started and "sandbox: " in tail:  # no notebook code ran yet
             line = [l for l in tail.splitlines() if l.startswith("sandbox: ")][-1]
-            return f"grader error: could not set up the sandbox ({line[9:200]})"
+            return f"grader error: could not set up the sandbox ({sanitize.line(line[9:200])})"
         memory_words = ("MemoryError", "Cannot allocate memory", "std::bad_alloc",
                         "DefaultCPUAllocator: can't allocate", "out of memory")
         if any(w in tail for w in memory_words) or code in (-signal.SIGKILL, 137) and "alloc" in tail:
@@ -625,7 +625,7 @@ class SandboxedNotebook:
         except EOFError:
             raise SandboxFailure(self._death_status()) from None
         except (wire.WireError, ValueError, RecursionError, MemoryError) as error:
-            raise SandboxFailure(f"the notebook's process sent garbage ({str(error)[:200]})") from None
+            raise SandboxFailure(f"the notebook's process sent garbage ({sanitize.line(error, 200)})") from None
 
     def wait_ready(self) -> dict:
         while True:
@@ -635,7 +635,7 @@ class SandboxedNotebook:
                 continue
             break
         if message.get("event") == "failed":
-            error = str(message.get("error"))[:300]
+            error = sanitize.line(message.get("error"), 300)
             raise SandboxFailure(f"could not run the notebook (the notebook's process said: {error})")
         if message.get("event") != "ready":
             raise SandboxFailure("the notebook's process broke the grading protocol")

@@ -5,7 +5,17 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import sanitize
+
 MAX_NOTEBOOK_BYTES = 50 * 1024 * 1024
+# What a zip file may hold, checked from its end-of-central-directory record and central
+# directory before any member is read (an otter export holds a handful of small files).
+MAX_ZIP_MEMBERS = 1000
+MAX_CENTRAL_DIRECTORY_BYTES = 1024 * 1024
+MAX_MEMBER_NAME_CHARS = 1000
+MAX_ZIP_UNCOMPRESSED_BYTES = 1024 ** 3  # declared sizes of all members together
+MAX_COMPRESSION_RATIO = 100  # for a notebook of more than RATIO_CHECKED_ABOVE bytes
+RATIO_CHECKED_ABOVE = 1024 * 1024
 SKIP_PARTS = {".ipynb_checkpoints", "__MACOSX"}
 SUFFIXES = (".ipynb", ".zip")
 
@@ -33,6 +43,11 @@ def printable(name) -> str:
     return os.fsencode(str(name)).decode("utf-8", "backslashreplace")
 
 
+def label_for(name) -> str:
+    """A file name as a row's label: printable, one line, capped (see `sanitize.name`)."""
+    return sanitize.name(printable(name))
+
+
 def _wanted(path: Path) -> bool:
     return path.suffix.lower() in SUFFIXES and not SKIP_PARTS & set(path.parts) \
         and not path.name.startswith("._")  # macOS resource forks next to the real file
@@ -46,13 +61,13 @@ def collect(paths, prefer: str = "") -> list:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            entries += [(p, printable(p.relative_to(path))) for p in sorted(path.rglob("*"))
+            entries += [(p, label_for(p.relative_to(path))) for p in sorted(path.rglob("*"))
                         if p.is_file() and _wanted(p.relative_to(path))]
         else:
-            entries.append((path, printable(path.name)))
+            entries.append((path, label_for(path.name)))
     labels = [label for _, label in entries]
     duplicated = {label for label in labels if labels.count(label) > 1}
-    return [load(path, printable(path) if label in duplicated else label, prefer) for path, label in entries]
+    return [load(path, label_for(path) if label in duplicated else label, prefer) for path, label in entries]
 
 
 def load(path: Path, label: str, prefer: str = "") -> Submission:
@@ -76,7 +91,14 @@ def _from_zip(path: Path, prefer: str):
     """(notebook bytes, problem, note). Prefers the assignment's notebook name; says so when the
     zip file holds other notebooks too."""
     try:
-        with zipfile.ZipFile(path) as archive:
+        with open(path, "rb") as handle:
+            problem = zip_problem(handle)
+            if problem:
+                return b"", problem, ""
+            archive = zipfile.ZipFile(handle)
+            problem = members_problem(archive.infolist())
+            if problem:
+                return b"", problem, ""
             notebooks = [i for i in archive.infolist() if not i.is_dir() and _wanted(Path(i.filename))
                          and Path(i.filename).suffix.lower() == ".ipynb"
                          and not any(part.startswith(".") for part in Path(i.filename).parts)]
@@ -87,15 +109,47 @@ def _from_zip(path: Path, prefer: str):
             chosen = pool[0]
             note = ""
             if len(notebooks) > 1:
-                note = f"the zip file holds {len(notebooks)} notebooks; graded {printable(chosen.filename)}"
+                note = f"the zip file holds {len(notebooks)} notebooks; graded {sanitize.name(chosen.filename)}"
             if chosen.file_size > MAX_NOTEBOOK_BYTES:
                 return b"", f"not graded: the notebook in the zip is larger than {MAX_NOTEBOOK_BYTES >> 20} MB", ""
+            if chosen.file_size > RATIO_CHECKED_ABOVE and \
+                    chosen.file_size > MAX_COMPRESSION_RATIO * max(chosen.compress_size, 1):
+                return b"", (f"not graded: the notebook in the zip file is compressed more than "
+                             f"{MAX_COMPRESSION_RATIO}:1 (submit the .ipynb file itself)"), ""
             if chosen.flag_bits & 0x1:
                 return b"", "not graded: the zip file is password-protected", ""
             return archive.read(chosen), "", note
     except zipfile.BadZipFile as error:
         if "CRC" in str(error):
             return b"", "not graded: the zip file is damaged (a file in it fails its checksum)", ""
-        return b"", f"not a zip file: {error}", ""
+        return b"", f"not a zip file: {sanitize.line(error)}", ""
     except (OSError, RuntimeError, NotImplementedError, EOFError, ValueError) as error:
-        return b"", f"not a zip file: {getattr(error, 'strerror', None) or error}", ""
+        return b"", f"not a zip file: {sanitize.line(getattr(error, 'strerror', None) or error)}", ""
+
+
+def zip_problem(handle):
+    """None when the zip file's end-of-central-directory record promises a central directory
+    within the caps, else a status. Reads at most the last 64 KB: a million entries cost nothing.
+    The record is found the way `zipfile` finds it, so the numbers checked are the ones it uses."""
+    end = zipfile._EndRecData(handle)
+    if end is None:
+        return "not a zip file: no end-of-central-directory record (not a zip file, or cut short)"
+    members, directory_bytes = end[zipfile._ECD_ENTRIES_TOTAL], end[zipfile._ECD_SIZE]
+    if members > MAX_ZIP_MEMBERS:
+        return f"not graded: the zip file holds {members} files, more than {MAX_ZIP_MEMBERS}"
+    if directory_bytes > MAX_CENTRAL_DIRECTORY_BYTES:
+        return (f"not graded: the zip file's list of files takes {directory_bytes} bytes, more than "
+                f"{MAX_CENTRAL_DIRECTORY_BYTES}")
+    return None
+
+
+def members_problem(infos):
+    """None when the members (as listed in the central directory, nothing read yet) are within
+    the caps, else a status. Names are never used as paths: nothing is extracted to disk."""
+    if len(infos) > MAX_ZIP_MEMBERS:
+        return f"not graded: the zip file holds {len(infos)} files, more than {MAX_ZIP_MEMBERS}"
+    if any(len(info.filename) > MAX_MEMBER_NAME_CHARS for info in infos):
+        return f"not graded: a file name in the zip file is longer than {MAX_MEMBER_NAME_CHARS} characters"
+    if sum(info.file_size for info in infos) > MAX_ZIP_UNCOMPRESSED_BYTES:
+        return f"not graded: the files in the zip file add up to more than {MAX_ZIP_UNCOMPRESSED_BYTES >> 30} GB"
+    return None
