@@ -171,8 +171,9 @@ def worker_environment(library: str, home: str) -> dict:
         "USER": "student",  # libraries that ask for a user name need no account for the uid
         "LOGNAME": "student",
     }
-    if "CUDA_VISIBLE_DEVICES" in os.environ:
-        env["CUDA_VISIBLE_DEVICES"] = os.environ["CUDA_VISIBLE_DEVICES"]
+    for name in ("CUDA_VISIBLE_DEVICES", "LD_LIBRARY_PATH"):  # the GPUs to use; where the CUDA driver lies
+        if name in os.environ:
+            env[name] = os.environ[name]
     return env
 
 
