@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # The stamp's name changes whenever the pins change, so an outdated .venv is refreshed.
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: install build demo test samples clean
+.PHONY: install build demo test samples clean gpu-check
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
@@ -26,6 +26,12 @@ test: install
 
 samples: install
 	$(PY) tools/make_samples.py
+
+# On a CUDA machine: CUDA tests, 20 gradings, GPU benchmarks, one summary table; elsewhere a dry run.
+# Needs no .venv: any Python with torch (the .venv's when it exists, else python3). README: Instructors.
+PYTHON ?= $(if $(wildcard $(PY)),$(PY),python3)
+gpu-check:
+	$(PYTHON) tools/gpu_check.py $(GPU_CHECK_ARGS)
 
 clean:
 	rm -rf demo-output .pytest_cache

@@ -136,12 +136,31 @@ def stage_public_library(lib: Path):
         "    def export(self, *args, **kwargs):\n        pass\n")
 
 
+def extra_package_dirs() -> list:
+    """Folders of packages installed outside the Python environment (`pip install --target`),
+    named in SEQMOD_SANDBOX_SITE (separated by os.pathsep). The sandbox mounts them read-only and
+    puts them on the notebook's import path; `tools/gpu_check.py` uses this on a machine whose
+    packages arrive as wheels. A folder that holds the grader itself is refused: a notebook must
+    never import the hidden tests or the references."""
+    folders = []
+    for entry in os.environ.get("SEQMOD_SANDBOX_SITE", "").split(os.pathsep):
+        if not entry:
+            continue
+        folder = Path(entry)
+        if not folder.is_absolute() or not folder.is_dir():
+            raise ValueError(f"SEQMOD_SANDBOX_SITE: {entry!r} is not an absolute path of a folder")
+        if (folder / "autograder" / "hidden").exists() or PACKAGE.is_relative_to(folder.resolve()):
+            raise ValueError(f"SEQMOD_SANDBOX_SITE: {entry!r} holds the grader; notebooks must not see it")
+        folders.append(str(folder.resolve()))
+    return folders
+
+
 def worker_environment(library: str, home: str) -> dict:
     """The whole environment of a notebook's process (nothing of the grader's leaks in)."""
     env = {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "HOME": home,
-        "PYTHONPATH": library,
+        "PYTHONPATH": os.pathsep.join([library, *extra_package_dirs()]),
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONUNBUFFERED": "1",
         "MPLBACKEND": "Agg",
@@ -152,8 +171,9 @@ def worker_environment(library: str, home: str) -> dict:
         "USER": "student",  # libraries that ask for a user name need no account for the uid
         "LOGNAME": "student",
     }
-    if "CUDA_VISIBLE_DEVICES" in os.environ:
-        env["CUDA_VISIBLE_DEVICES"] = os.environ["CUDA_VISIBLE_DEVICES"]
+    for name in ("CUDA_VISIBLE_DEVICES", "LD_LIBRARY_PATH"):  # the GPUs to use; where the CUDA driver lies
+        if name in os.environ:
+            env[name] = os.environ[name]
     return env
 
 
@@ -441,7 +461,8 @@ class SandboxedNotebook:
         inside = SANDBOX_MOUNT if self.isolated else str(self._scratch)
         env = worker_environment(f"{inside}/lib", home=f"{inside}/work")
         # Both spellings of each: a path through a symlink (a linked venv or home) stays valid.
-        python_dirs = sorted({f(p) for p in (sys.prefix, sys.base_prefix) for f in (os.path.abspath, os.path.realpath)})
+        python_dirs = sorted({f(p) for p in (sys.prefix, sys.base_prefix) for f in (os.path.abspath, os.path.realpath)}
+                             | set(extra_package_dirs()))
         root = self._scratch / "root"
         if self.isolated:
             root.mkdir()

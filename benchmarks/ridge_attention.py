@@ -15,6 +15,7 @@ Methods (all compute row t = q_t^T (lam I + sum_{j<=t} k_j k_j^T)^(-1) sum_{j<=t
 The implementations are self-contained (they do not import the course's notebooks).
 """
 import argparse
+import json
 import platform
 import statistics
 import sys
@@ -147,6 +148,7 @@ def main(argv=None):
                         help="torch CPU threads (default: torch's choice); 1 avoids thread start-up costs "
                              "and contention on a busy machine")
     parser.add_argument("--out", help="also write the table to this file")
+    parser.add_argument("--json", help="also write the measurements to this file (tools/gpu_check.py reads it)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -160,6 +162,7 @@ def main(argv=None):
              f"{'d':>4} {'n':>6} {'chunk':>5} | {'recursion':>10} {'prefix':>10} {'prefix+sums':>12} {'chunked':>10} | "
              f"{'prefix/rec':>10} {'sums/rec':>9} {'rec/chunk':>9} {'err':>8}"]
     print("\n".join(lines), flush=True)
+    record = {"device": device_name(device), "torch": torch.__version__, "dtype": args.dtype, "rows": []}
     for d in args.dims:
         for n in args.lengths:
             gen = torch.Generator().manual_seed(1000 * d + n)
@@ -183,9 +186,13 @@ def main(argv=None):
                     f"{ms['recursion'] / ms['chunked']:>8.1f}x {err:>8.1e}")
             lines.append(line)
             print(line, flush=True)
+            record["rows"].append({"d": d, "n": n, "chunk": chunk, "ms": ms, "err": err})
     if args.out:
         with open(args.out, "w") as handle:
             handle.write("\n".join(lines) + "\n")
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(record, handle, indent=1)
     return 0
 
 

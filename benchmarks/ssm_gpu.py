@@ -1,6 +1,6 @@
 """Benchmark the forward passes of the ssm_forward_gpu assignment side by side.
 
-    python benchmarks/ssm_gpu.py [--lengths 64 256 1024] [--states 16 64] [--batch 8] [--inputs 16]
+    python benchmarks/ssm_gpu.py [--lengths 64 256 1024] [--states 16 64] [--batch 8] [--inputs 16] [--json PATH]
 
 Runs on CUDA when a GPU is present, otherwise on the CPU (it prints which). For each state size H
 and length T it prints the median time of one forward pass of the diagonal SSM
@@ -15,6 +15,7 @@ solutions/ssm_forward_gpu.ipynb, loaded from its cells.
 """
 import argparse
 import ast
+import json
 import math
 import platform
 import statistics
@@ -84,6 +85,7 @@ def main(argv=None):
                         help="skip a convolution whose multiply-adds exceed this (the loop: T > --max-unrolled)")
     parser.add_argument("--max-unrolled", type=int, default=16384 if cuda else 4096)
     parser.add_argument("--tf32", action="store_true", help="allow TF32 in matmuls and convolutions")
+    parser.add_argument("--json", help="also write the measurements to this file (tools/gpu_check.py reads it)")
     args = parser.parse_args(argv)
 
     torch.backends.cuda.matmul.allow_tf32 = args.tf32
@@ -126,6 +128,7 @@ def main(argv=None):
           + (f"; nominal {nominal / 1e9:.0f} GB/s" if nominal else ""))
     print(f"batch N = {args.batch}, input size D = {args.inputs}; times are medians in ms; '-' = skipped "
           "(too slow here)\n")
+    record = {"device": name, "cuda": cuda, "torch": torch.__version__, "bandwidth_gb_s": bandwidth / 1e9, "rows": []}
 
     for H in args.states:
         header = (f"{'T':>6} | " + " ".join(f"{m:>10}" for m in methods)
@@ -166,11 +169,15 @@ def main(argv=None):
                                                   for m in ("depthwise", "FFT")) + f" {rate('scan'):9.3g}"
                      + f" {times['FFT'] / bw_ms:7.3g} {agree:7.1e}")
             print(f"{T:>6} | {cells} | {ratios} | {rates}")
+            record["rows"].append({"H": H, "T": T, "bw_ms": bw_ms, "agree": agree,
+                                   "ms": {m: None if math.isnan(v) else v for m, v in times.items()}})
         print()
     print("unr/full = unrolled time / full conv time; full/dw = full conv / depthwise; dw/FFT = depthwise / FFT;")
     print("unr/scan = unrolled / scan. bw time = (x in + h out, float32) / copy bandwidth; X GB/s = those bytes")
     print("/ X's time; FFT/bw = FFT time / bw time; agree = largest difference between methods, relative.")
     print(TARGETS + ("" if cuda else " (not measurable here: no CUDA GPU)"))
+    if args.json:
+        Path(args.json).write_text(json.dumps(record, indent=1))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,19 @@ WORKERS = int(os.environ.get("SEQMOD_TEST_WORKERS", os.cpu_count() or 2))
 ONLY = [a for a in os.environ.get("SEQMOD_ASSIGNMENTS", "").split(",") if a]
 
 
+# On a GPU these run the CUDA-only checks of ssm_forward_gpu (timing, device-agnostic code), so
+# `pytest -m cuda` selects them with tests/test_cuda.py; without a GPU they run on the CPU as usual.
+CUDA_PARAMETRIZED_FILES = ("test_soundness.py", "test_dummy_cheats.py")
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects
+def pytest_collection_modifyitems(items):
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if item.path.name in CUDA_PARAMETRIZED_FILES and params.get("assignment") == "ssm_forward_gpu":
+            item.add_marker(pytest.mark.cuda)
+
+
 def selected_assignments():
     """The assignments to test (all that exist, or those named in SEQMOD_ASSIGNMENTS)."""
     return [s for s in assignments.available() if not ONLY or s.id in ONLY]
