@@ -172,14 +172,15 @@ class StubGuard:
                   "means nothing yet.")
 
     def _implement_first(self, stubs) -> str:
-        if len(stubs) == 1:
-            return f"Implement `{stubs[0]}` first ({question_label(self.questions[stubs[0]])})"
-        named = " and ".join(f"`{name}` ({question_label(self.questions[name])})" for name in stubs)
-        return f"Implement {named} first"
+        return f"Implement `{stubs[0]}` first ({question_label(self.questions[stubs[0]])})"
 
     @staticmethod
     def _them(stubs) -> str:
-        return "it and it is still a stub" if len(stubs) == 1 else "them and they are still stubs"
+        """The stubs are in question order: the first one is the one to do next."""
+        if len(stubs) == 1:
+            return "it and it is still a stub"
+        others = ", ".join(f"`{name}`" for name in stubs[1:])
+        return f"it and {len(stubs) - 1} more unfinished function{'s' * (len(stubs) > 2)} ({others})"
 
 
 def question_label(question: str) -> str:

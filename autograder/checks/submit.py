@@ -61,7 +61,8 @@ def _current_execution_count():
     except ImportError:
         return None
     shell = get_ipython()
-    return getattr(shell, "execution_count", None) if shell is not None else None
+    count = getattr(shell, "execution_count", None) if shell is not None else None
+    return count - 1 if isinstance(count, int) else None  # IPython counts the running cell before running it
 
 
 def _on_colab() -> bool:
