@@ -209,6 +209,7 @@ class LabPage:
         height = self.page.evaluate(f"() => Math.max(...[{_PANEL}.content.node, ...{_PANEL}.content.node"
                                     ".querySelectorAll('*')].map(n => n.scrollHeight))")
         self.page.set_viewport_size({"width": 1400, "height": min(max(1000, height + 200), 30000)})
+        self.page.evaluate("() => { for (const n of document.querySelectorAll('*')) if (n.scrollTop) n.scrollTop = 0; }")
         self.page.wait_for_timeout(500)
         self.page.screenshot(path=str(path), full_page=True)
         self.page.set_viewport_size({"width": 1400, "height": 1000})
