@@ -41,10 +41,13 @@ def _course_library():
 _library = _course_library()
 if _library is not None:
     sys.path.insert(0, str(_library))
-from autograder.checks.notebook import course_root, grading_mode, install_missing_packages, public_tests_dir
+from autograder.checks.notebook import (course_root, grading_mode, guard_stubs, install_missing_packages,
+                                       public_tests_dir)
 
 install_missing_packages(course_root() / "requirements.txt")
 GRADING_MODE = grading_mode()  # graders set this; slow, ungraded parts shrink
+# A cell that uses a function you have not written yet says which question to do first.
+guard_stubs({questions})
 '''
 
 INIT_TEMPLATE = '''# Initialize Otter: grader.check("q1") runs the public tests of question 1.
@@ -54,19 +57,59 @@ grader = otter.Notebook({notebook!r}, tests_dir=public_tests_dir(ASSIGNMENT))'''
 
 SUBMIT_MARKDOWN = '''## Submit
 
-1. Save your work, then use **Kernel > Restart and run all** (Colab: **Runtime > Restart and run all**).
+1. Save your work, then use **Kernel > Restart Kernel and Run All Cells…**
+   (Colab: **Runtime > Restart session and run all**).
 2. Save the notebook again (on your own machine keep the file name `{notebook}`).
 3. Run the cell below. It checks that every graded function is implemented and that the cells ran
    in order, then writes `{assignment}_submission.zip`: upload that file.'''
 
 SUBMIT_TEMPLATE = '''from autograder.checks.submit import make_submission
 
-make_submission({assignment!r}, graded={graded!r}, namespace=globals())'''
+make_submission(
+    {assignment!r},
+    graded={graded},
+    namespace=globals(),
+)'''
+
+
+def _wrapped_list(names, indent: int, width: int = 88) -> str:
+    """A list literal broken over lines that fit in `width` columns (continuations at `indent`)."""
+    lines = [[]]
+    for name in names:
+        if lines[-1] and indent + len(", ".join(lines[-1] + [repr(name)])) + 2 > width:
+            lines.append([])
+        lines[-1].append(repr(name))
+    return "[" + (",\n" + " " * indent).join(", ".join(line) for line in lines) + "]"
+
+
+def graded_questions(nb, graded) -> dict:
+    """Graded name -> the question whose `grader.check` follows its definition, e.g. {"ssm_kernel": "q1"}."""
+    import ast
+    import re
+    pending, questions = [], {}
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        check = re.match(r"""grader\.check\(["']([^"']+)["']\)""", cell.source.strip())
+        if check:
+            questions.update({name: check.group(1) for name in pending})
+            pending = []
+            continue
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            targets = [node.name] if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) else [
+                t.id for t in getattr(node, "targets", []) if isinstance(t, ast.Name)]
+            pending.extend(name for name in targets if name in graded and name not in questions)
+    return questions
 
 
 def rewrite(nb, assignment: str, graded: list):
     """Apply the generated cells to an otter-generated student notebook (in place)."""
     notebook = f"{assignment}.ipynb"
+    questions = graded_questions(nb, set(graded))
     setup_index = init_index = None
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
@@ -83,14 +126,14 @@ def rewrite(nb, assignment: str, graded: list):
                 kept = [l for l in lines[end + 1:] if not l.startswith("GRADING_MODE =")]
                 before, after = "", "\n".join(kept)
             url = settings.course("repository_url", "")
-            cell.source = (before + SETUP_TEMPLATE.format(url=url, assignment=assignment)
+            cell.source = (before + SETUP_TEMPLATE.format(url=url, assignment=assignment, questions=questions)
                            + after.lstrip("\n")).strip()
             setup_index = index
         elif cell.source.startswith("# Initialize Otter"):
             cell.source = INIT_TEMPLATE.format(notebook=notebook)
             init_index = index
         elif "grader.export(" in cell.source:
-            cell.source = SUBMIT_TEMPLATE.format(assignment=assignment, graded=sorted(graded))
+            cell.source = SUBMIT_TEMPLATE.format(assignment=assignment, graded=_wrapped_list(sorted(graded), 12))
     if setup_index is None:
         raise SystemExit(f"{assignment}: the master needs a setup cell marked {SETUP_BEGIN} ... {SETUP_END}")
     if init_index is not None and init_index < setup_index:

@@ -9,7 +9,8 @@ import re
 
 import torch
 
-from .core import as_float, as_tensor, call, close, expect, expect_close, expect_shape, fail, fresh_generator
+from .core import (STUB_HINT, as_float, as_tensor, call, close, expect, expect_close, expect_shape, fail,
+                   fresh_generator)
 from .trace import grad_call
 
 F64 = torch.float64
@@ -150,6 +151,8 @@ def ridge_sums_worked_example(ridge_sums):
     X = torch.tensor([[1.0, 0.0], [1.0, 1.0], [0.0, 2.0]], dtype=F64)
     y = torch.tensor([1.0, 2.0, 3.0], dtype=F64)
     result = call(ridge_sums, "ridge_sums", X, y, 0.5)
+    if result is None:
+        fail(f"`ridge_sums`: {STUB_HINT}.")
     expect(isinstance(result, (tuple, list)) and len(result) == 2,
            "`ridge_sums` should return a pair (gram, cross) = (lam I + sum_i x_i x_i^T, sum_i x_i y_i).")
     gram, cross = as_tensor(result[0], "ridge_sums (gram)"), as_tensor(result[1], "ridge_sums (cross)")
