@@ -15,9 +15,10 @@ from pathlib import Path
 
 import nbformat
 
-from . import assignments
-from .checks import core
+from . import assignments, integrity
+from .checks import core, trace
 from .checks.core import CheckFailure, SkipCheck, StudentCodeError
+from .checks.trace import MeasurementVoided
 from .remote import resolve
 from .sandbox import Limits, SandboxedNotebook, SandboxFailure, isolation_available
 from .testfiles import load_questions
@@ -80,8 +81,10 @@ class Session:
         return self.open()
 
 
-def grade(assignment: str, notebook: Path, limits: Limits, gpu=None, gpu_policy="exclude", zygote=None) -> dict:
-    """Grade one notebook. `zygote`: address of a warm `sandbox.ZygoteServer` (faster start)."""
+def grade(assignment: str, notebook: Path, limits: Limits, gpu=None, gpu_policy="exclude", zygote=None,
+          accept_review=False) -> dict:
+    """Grade one notebook. `zygote`: address of a warm `sandbox.ZygoteServer` (faster start).
+    `accept_review`: a TA reviewed this submission and trusts its measurements."""
     spec = assignments.get(assignment)
     questions = load_questions(spec.zip_path)
     gpu = assignments.cuda_available() if gpu is None else gpu
@@ -95,6 +98,7 @@ def grade(assignment: str, notebook: Path, limits: Limits, gpu=None, gpu_policy=
         "gpu_policy": gpu_policy,
         "cell_errors": [],
         "output_tail": "",
+        "integrity": integrity.empty_record(accept_review),
     }
     started = time.monotonic()
     problem = validate_notebook(notebook)
@@ -102,6 +106,11 @@ def grade(assignment: str, notebook: Path, limits: Limits, gpu=None, gpu_policy=
         result["status"] = problem
         _fail_all(result, questions, problem)
         return _finish(result, started)
+    try:
+        result["integrity"]["hits"] = integrity.scan(nbformat.read(str(notebook), as_version=4))
+    except Exception:  # noqa: BLE001 - the scan is evidence for a TA, never a reason to fail
+        pass
+    trace.TRUST_MEASUREMENTS = bool(accept_review)
     session = Session(notebook, limits, gpu, zygote)
     try:
         ready = session.open()
@@ -112,6 +121,7 @@ def grade(assignment: str, notebook: Path, limits: Limits, gpu=None, gpu_policy=
         result["status"] = failure.status
         _fail_remaining(result, questions, failure.status)
     finally:
+        trace.TRUST_MEASUREMENTS = False
         if session.box is not None:
             result["output_tail"] = session.box.output_text()[-4000:]
         session.close()
@@ -123,9 +133,13 @@ def _run_cases(session, questions, result):
         for case in question.cases:
             record = {"name": case.name, "points": case.points, "hidden": case.hidden}
             case_started = time.monotonic()
+            trace.EVIDENCE.clear()
             try:
                 case.func(**resolve(session, case.params))
                 record.update(passed=True, message="passed")
+            except MeasurementVoided as voided:
+                record.update(passed=False, message=str(voided), voided=True)
+                result["integrity"]["voided"].append({"test": case.name, "reason": voided.reason})
             except SkipCheck as skip:
                 record.update(passed=False, skipped=True, message=f"not run: {skip}")
             except (CheckFailure, AssertionError) as failure:
@@ -142,6 +156,7 @@ def _run_cases(session, questions, result):
             except Exception as error:  # noqa: BLE001 - a check that breaks on odd output fails
                 record.update(passed=False, message=f"could not check the result ({type(error).__name__}: {error})")
                 result.setdefault("grader_errors", []).append(traceback.format_exc()[-2000:])
+            result["integrity"]["notes"] += [{"test": case.name, "note": n} for n in dict.fromkeys(trace.EVIDENCE)]
             record["seconds"] = round(time.monotonic() - case_started, 3)
             entry = result["questions"][question.name]
             entry["cases"].append(record)
@@ -180,8 +195,13 @@ def _finish(result, started):
         notes.append("output truncated")
     if result.get("cell_errors"):
         notes.append(f"{len(result['cell_errors'])} cell(s) raised errors")
+    record = integrity.finish(result.setdefault("integrity", integrity.empty_record()))
+    if record["accepted"]:
+        notes.append("integrity review accepted: measurements trusted")
     if notes and result["status"] == "Completed":
         result["status"] = "Completed (" + "; ".join(notes) + ")"
+    if record["voided"] and not record["accepted"] and result["status"].startswith("Completed"):
+        result["status"] = f"integrity review: {integrity.reason(record)}"
     result["total"] = total
     result["possible"] = possible
     result["seconds"] = round(time.monotonic() - started, 2)
@@ -199,9 +219,11 @@ def main(argv=None):
     parser.add_argument("--memory-mb", type=int, default=Limits.memory_mb)
     parser.add_argument("--call-timeout", type=float, default=Limits.call_timeout_s)
     parser.add_argument("--gpu-policy", choices=("exclude", "required"), default="exclude")
+    parser.add_argument("--accept-review", action="store_true", help="trust this submission's measurements")
     args = parser.parse_args(argv)
     limits = Limits(timeout_s=args.timeout, memory_mb=args.memory_mb, call_timeout_s=args.call_timeout)
-    result = grade(args.assignment, args.notebook, limits, gpu_policy=args.gpu_policy)
+    result = grade(args.assignment, args.notebook, limits, gpu_policy=args.gpu_policy,
+                   accept_review=args.accept_review)
     tmp = args.result.with_suffix(".tmp")
     tmp.write_text(json.dumps(result, indent=1))
     os.replace(tmp, args.result)
