@@ -19,6 +19,7 @@ from autograder.checks.trace import count_ops_locally, grows_like_log
 from autograder.grade import grade_all
 from autograder.sandbox import Limits
 from tests import notebooks
+from tests.mutants import ssm_forward_gpu as gpu_mutants
 
 
 # -- the counter on its own ----------------------------------------------------------------------
@@ -293,7 +294,7 @@ conv_ssm_forward = _logged(lambda W, U, b, x: _plain_forward(W, U, b, x))
 ''',
 }
 
-STRUCTURE_CPU = {"conv_kernel_uses_doubling", "conv_forward_has_no_time_loop"}
+STRUCTURE_CPU = {"test_kernel_doubling", "test_conv_no_time_loop"}
 
 
 def cpu_notebooks():
@@ -313,7 +314,12 @@ def cpu_notebooks():
         "profiler_off": (notebooks.with_replacements(ref, PROFILER_OFF_CPU), True),
         "numpy_token_conv": (notebooks.with_replacements(ref, NUMPY_CPU), True),
         "helper_loop": (notebooks.with_replacements(ref, HELPER_CPU), True),
+        "honest_forward_loop": (notebooks.with_replacements(ref, {"conv_ssm_forward": LOOP_FORWARD}), False),
     }
+
+
+# The same code without the forgery, where it is not `honest_slow`.
+BASELINE = {"helper_loop": "honest_forward_loop"}
 
 
 LOOP_SCAN = '''
@@ -324,33 +330,7 @@ def scan_ssm_forward(a, u):
         out.append(h)
     return torch.stack(out, dim=1)
 '''
-BLELLOCH_SCAN = '''
-def scan_ssm_forward(a, u):
-    """Blelloch: an up-sweep and a down-sweep over a power-of-two length, O(T) work."""
-    N, T, H = u.shape
-    P = 1
-    while P < T:
-        P *= 2
-    A = torch.ones(N, P, H, dtype=u.dtype, device=u.device)
-    V = torch.zeros(N, P, H, dtype=u.dtype, device=u.device)
-    A[:, :T], V[:, :T] = a, u
-    d = 1
-    while d < P:  # up-sweep: each right child becomes the combination of its subtree
-        left, right = slice(d - 1, P, 2 * d), slice(2 * d - 1, P, 2 * d)
-        V[:, right] = A[:, right] * V[:, left] + V[:, right]
-        A[:, right] = A[:, right] * A[:, left]
-        d *= 2
-    A[:, P - 1], V[:, P - 1] = 1.0, 0.0
-    d = P // 2
-    while d >= 1:  # down-sweep: exclusive prefixes
-        left, right = slice(d - 1, P, 2 * d), slice(2 * d - 1, P, 2 * d)
-        A_left, V_left = A[:, left].clone(), V[:, left].clone()
-        A_up, V_up = A[:, right].clone(), V[:, right].clone()
-        A[:, left], V[:, left] = A_up, V_up
-        A[:, right], V[:, right] = A_up * A_left, A_left * V_up + V_left
-        d //= 2
-    return a * V[:, :T] + u
-'''
+BLELLOCH_SCAN = next(v for v in gpu_mutants.VARIANTS if v.name == "blelloch_scan").replace["scan_ssm_forward"]
 MODE_OFF_SCAN = '''
 def scan_ssm_forward(a, u):
     with torch.utils._python_dispatch._disable_current_modes():
@@ -393,7 +373,8 @@ def gpu_notebooks():
 
 
 def failed(result) -> set:
-    return {c["name"] for q in result["questions"].values() for c in q["cases"] if not c["passed"]}
+    return {c["name"] for q in result["questions"].values() for c in q["cases"]
+            if not c["passed"] and not c.get("skipped")}
 
 
 def explain(result):
@@ -428,10 +409,10 @@ def graded(tmp_path_factory):
 @pytest.mark.parametrize("assignment", ["ssm_forward_cpu", "ssm_forward_gpu"])
 def test_forgeries_lose_what_they_forged_and_are_reviewed(graded, assignment):
     rows = graded[assignment]
-    baseline, _ = rows["honest_slow"]
     for label, (result, forged) in rows.items():
         if not forged:
             continue
+        baseline, _ = rows[BASELINE.get(label, "honest_slow")]
         assert result["integrity"]["review"], explain(result)
         assert result["total"] <= baseline["total"], explain(result) + "\n" + explain(baseline)
         assert failed(baseline) <= failed(result), explain(result)
@@ -440,11 +421,13 @@ def test_forgeries_lose_what_they_forged_and_are_reviewed(graded, assignment):
 def test_the_same_code_without_the_forgery_loses_only_its_structure_points(graded):
     cpu, _ = graded["ssm_forward_cpu"]["honest_slow"]
     assert not cpu["integrity"]["review"], explain(cpu)
-    assert {name.split("/")[-1] for name in failed(cpu)} and all(
-        any(s in name for s in STRUCTURE_CPU) for name in failed(cpu)), explain(cpu)
+    assert failed(cpu) == STRUCTURE_CPU, explain(cpu)
+    forward_only, _ = graded["ssm_forward_cpu"]["honest_forward_loop"]
+    assert not forward_only["integrity"]["review"], explain(forward_only)
+    assert failed(forward_only) == {"test_conv_no_time_loop"}, explain(forward_only)
     gpu, _ = graded["ssm_forward_gpu"]["honest_slow"]
     assert not gpu["integrity"]["review"], explain(gpu)
-    assert failed(gpu) and all("scan_takes_log_rounds" in name for name in failed(gpu)), explain(gpu)
+    assert len(failed(gpu)) == 1 and "scan" in failed(gpu).pop(), explain(gpu)
 
 
 @pytest.mark.parametrize("assignment", ["ssm_forward_cpu", "ssm_forward_gpu"])
@@ -458,17 +441,17 @@ def test_honest_notebooks_get_full_marks_and_no_flag(graded, assignment):
 
 def test_a_timer_cannot_read_the_answer_from_its_workload(graded):
     result, _ = graded["ssm_forward_gpu"]["timer_reads_workload"]
-    assert any("cuda_time" in name for name in failed(result)), explain(result)
+    assert "test_warmup_and_repeats" in failed(result) and "test_times_cpu_work" in failed(result), explain(result)
 
 
 def test_voided_measurements_show_in_status_feedback_and_summary(graded):
     result, _ = graded["ssm_forward_cpu"]["mode_off"]
     assert result["status"].startswith("integrity review: ")
     assert result["integrity"]["voided"] and all(v["test"] for v in result["integrity"]["voided"])
-    summary = graded["summary"]
+    review = graded["summary"].split("## Integrity review")[1].split("\n## ")[0]
     for label, (row, forged) in graded["ssm_forward_cpu"].items():
-        assert (row["file"] in summary.split("## Integrity review")[1]) == forged, label
-    assert "_disable_current_modes" in summary  # the line of code, as evidence
+        assert (f"- {row['file']} (" in review) == forged, label
+    assert "_disable_current_modes" in review  # the line of code, as evidence
 
 
 def test_an_accepted_review_is_regraded_with_the_measurement_trusted(graded):
