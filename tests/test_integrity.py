@@ -148,7 +148,6 @@ def make_conv_kernel(W, T):
 '''
 LOOP_FORWARD = '''
 def conv_ssm_forward(W, U, b, x):
-    F.conv1d(torch.ones(1, 1, 1, dtype=x.dtype), torch.ones(1, 1, 1, dtype=x.dtype))
     return unrolled_ssm_forward(W, U, b, x)
 '''
 SLOW_CPU = {"make_conv_kernel": LOOP_KERNEL, "conv_ssm_forward": LOOP_FORWARD}
@@ -367,7 +366,7 @@ def gpu_notebooks():
         "honest_slow": (slow(), False),
         "wrap_counter": (notebooks.append_cells(slow(), WRAP_COUNTER), True),
         "mode_off": (notebooks.with_replacements(ref, {"scan_ssm_forward": MODE_OFF_SCAN}), True),
-        "numpy_loop": (notebooks.with_replacements(ref, {"scan_ssm_forward": NUMPY_SCAN}), True),
+        "numpy_loop": (notebooks.with_replacements(ref, {"scan_ssm_forward": NUMPY_SCAN}), False),
         "timer_reads_workload": (notebooks.with_replacements(ref, {"cuda_time": TIMER_READS_WORKLOAD}), False),
     }
 
@@ -437,6 +436,13 @@ def test_honest_notebooks_get_full_marks_and_no_flag(graded, assignment):
             result, _ = graded[assignment][label]
             assert not result["integrity"]["review"], explain(result)
             assert result["total"] == result["possible"], explain(result)
+
+
+def test_numpy_work_fails_the_structure_test_with_a_clear_message(graded):
+    result, _ = graded["ssm_forward_gpu"]["numpy_loop"]
+    assert "test_scan_log_rounds" in failed(result), explain(result)
+    assert any("write this with torch operations" in c["message"] for q in result["questions"].values()
+               for c in q["cases"]), explain(result)
 
 
 def test_a_timer_cannot_read_the_answer_from_its_workload(graded):

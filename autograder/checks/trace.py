@@ -421,8 +421,9 @@ class OutsideTorch(CheckFailure):
 def judge_measurement(counts, name):
     """Raise for a voided measurement (unless a TA accepted it) or for work outside torch."""
     EVIDENCE.extend(f"`{name}`: {note}" for note in counts.notes)
-    if counts.outside:
-        EVIDENCE.append(f"`{name}`: {counts.outside}")
+    for names, kind in ((CONVOLUTION_OPS, "convolution"), (FFT_OPS, "fft")):
+        if counts.of(names) and kind not in counts.depends:  # a token op, there only to be counted
+            EVIDENCE.append(f"`{name}` ran a {kind} that its result does not depend on")
     if counts.voided and TRUST_MEASUREMENTS:
         EVIDENCE.append(f"`{name}` (trusted after review): {counts.voided}")
     if counts.voided and not TRUST_MEASUREMENTS:
