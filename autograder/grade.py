@@ -40,19 +40,22 @@ def add_arguments(parser):
                         help="CUDA-only tests without a GPU: 'exclude' leaves them out of the total, "
                              "'required' scores them 0 (default %(default)s, from course.toml)")
     parser.add_argument("--force", action="store_true", help="regrade everything, ignoring saved results")
+    parser.add_argument("--accept-review", action="append", default=[], metavar="FILE",
+                        help="a submission on the integrity review list that a TA checked: regrade it with its "
+                             "structure and timing measurements trusted (recorded in its result); repeatable")
     parser.add_argument("--quiet", action="store_true", help="no progress line")
     parser.add_argument("--written", type=Path, metavar="FILE",
                         help="written scores to merge (the written_scores.csv format): adds the written columns, "
                              "a written and a course total; bad scores are refused and nothing is written")
 
 
-def cache_key(submission, spec, limits, gpu_policy) -> str:
+def cache_key(submission, spec, limits, gpu_policy, accepted=False) -> str:
     digest = hashlib.sha256()
     digest.update(submission.key.encode())
     digest.update(spec.zip_path.read_bytes())
     for source in sorted(Path(__file__).parent.glob("*.py")):  # a grader change regrades
         digest.update(source.read_bytes())
-    digest.update(f"{RESULT_VERSION}:{limits}:{gpu_policy}".encode())
+    digest.update(f"{RESULT_VERSION}:{limits}:{gpu_policy}:{'accepted' if accepted else ''}".encode())
     return digest.hexdigest()
 
 
@@ -102,14 +105,14 @@ def _save(result, target: Path):
     report.atomic_write(target, json.dumps(result, indent=1))
 
 
-def _judge_task(assignment, notebook: bytes, limits, gpu_policy, zygote) -> dict:
+def _judge_task(assignment, notebook: bytes, limits, gpu_policy, zygote, accepted=False) -> dict:
     """Runs in a judge process of the pool (a clean process that never runs notebook code)."""
     from .judge import grade
     started_at = time.time()
     with tempfile.TemporaryDirectory(prefix="seqmod-judge-") as tmp:
         path = Path(tmp) / "submission.ipynb"
         path.write_bytes(notebook)
-        result = grade(assignment, path, limits, gpu_policy=gpu_policy, zygote=zygote)
+        result = grade(assignment, path, limits, gpu_policy=gpu_policy, zygote=zygote, accept_review=accepted)
     result["started_at"] = started_at  # when a judge took it up (the row's time limit runs from here)
     return result
 
@@ -167,14 +170,15 @@ class Progress:
             sys.stderr.flush()
 
 
-def _judge_batch(spec, pending, workers, limits, gpu_policy, zygote):
+def _judge_batch(spec, pending, workers, limits, gpu_policy, zygote, accepted=frozenset()):
     """Judge (index, submission, target, key) entries in a pool; yield (index, saved result)."""
     for attempt in (1, 2):  # a judge process that dies takes its pool down: retry once in a new one
         if not pending:
             return
         broken = []
         with _judge_pool(min(workers, len(pending))) as pool:
-            futures = {pool.submit(_judge_task, spec.id, entry[1].notebook, limits, gpu_policy, zygote): entry
+            futures = {pool.submit(_judge_task, spec.id, entry[1].notebook, limits, gpu_policy, zygote,
+                                   entry[1].identity in accepted): entry
                        for entry in pending}
             for future in as_completed(futures):
                 index, submission, target, key = futures[future]
@@ -217,11 +221,14 @@ def result_path(results_dir: Path, submission) -> Path:
 
 
 def grade_all(assignment_id, paths, out: Path, workers=None, limits=None, force=False, quiet=True,
-              gpu_policy=None, written_file=None):
+              gpu_policy=None, written_file=None, accept_review=()):
+    """`accept_review`: files of submissions whose integrity review a TA accepted."""
     spec = assignments.get(assignment_id)
     limits = limits or Limits()
     gpu_policy = gpu_policy or settings.grading("gpu_policy", "exclude")
     submissions = collect(paths, prefer=f"{spec.id}.ipynb")
+    accepted = frozenset(s.identity for s in collect(accept_review, prefer=f"{spec.id}.ipynb")) if accept_review \
+        else frozenset()
     results_dir = out / "results"
     earlier = report.saved_rows(results_dir, spec)
     _stable_labels(submissions, earlier)
@@ -234,7 +241,7 @@ def grade_all(assignment_id, paths, out: Path, workers=None, limits=None, force=
     results, pending = {}, []
     for index, submission in enumerate(submissions):
         target = earlier.get(submission.identity, {}).get("_path") or result_path(results_dir, submission)
-        key = cache_key(submission, spec, limits, gpu_policy)
+        key = cache_key(submission, spec, limits, gpu_policy, submission.identity in accepted)
         saved = None if force else _saved_result(target, key)
         if saved is None and submission.problem:
             saved = _labelled(report.unrunnable(spec, submission.problem, gpu_policy), submission, key)
@@ -247,7 +254,7 @@ def grade_all(assignment_id, paths, out: Path, workers=None, limits=None, force=
     if pending:
         sweep_leftovers()
         with ZygoteServer() as zygote:  # imports torch once for the whole batch
-            for index, result in _judge_batch(spec, pending, workers, limits, gpu_policy, zygote.address):
+            for index, result in _judge_batch(spec, pending, workers, limits, gpu_policy, zygote.address, accepted):
                 results[index] = result
                 progress.tick(result["file"], result)
     ordered = [results[i] for i in range(len(submissions))]
@@ -291,7 +298,7 @@ def run(args) -> int:
     from .written_scores import WrittenScoresError
     try:
         results = grade_all(args.assignment, args.paths, args.out, args.workers, limits, args.force, args.quiet,
-                            args.gpu_policy, args.written)
+                            args.gpu_policy, args.written, args.accept_review)
     except WrittenScoresError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -14,9 +14,10 @@ import time
 import traceback
 from pathlib import Path
 
-from . import assignments, notebook_shape
-from .checks import core
+from . import assignments, integrity, notebook_shape
+from .checks import core, trace
 from .checks.core import CheckFailure, SkipCheck, StudentCodeError
+from .checks.trace import MeasurementVoided
 from .remote import resolve
 from .sandbox import Limits, SandboxedNotebook, SandboxFailure, isolation_available
 from .submissions import MAX_NOTEBOOK_BYTES
@@ -70,8 +71,10 @@ class Session:
         return self.open()
 
 
-def grade(assignment: str, notebook: Path, limits: Limits, gpu=None, gpu_policy="exclude", zygote=None) -> dict:
-    """Grade one notebook. `zygote`: address of a warm `sandbox.ZygoteServer` (faster start)."""
+def grade(assignment: str, notebook: Path, limits: Limits, gpu=None, gpu_policy="exclude", zygote=None,
+          accept_review=False) -> dict:
+    """Grade one notebook. `zygote`: address of a warm `sandbox.ZygoteServer` (faster start).
+    `accept_review`: a TA reviewed this submission and trusts its measurements."""
     spec = assignments.get(assignment)
     questions = load_questions(spec.zip_path)
     gpu = assignments.cuda_available() if gpu is None else gpu
@@ -85,6 +88,7 @@ def grade(assignment: str, notebook: Path, limits: Limits, gpu=None, gpu_policy=
         "gpu_policy": gpu_policy,
         "cell_errors": [],
         "output_tail": "",
+        "integrity": integrity.empty_record(accept_review),
     }
     started = time.monotonic()
     deadline = started + limits.timeout_s  # reading the file counts against it too
@@ -95,6 +99,11 @@ def grade(assignment: str, notebook: Path, limits: Limits, gpu=None, gpu_policy=
             result["status"] = problem
             _fail_all(result, questions, problem)
             return _finish(result, started)
+        try:  # the minimal notebook holds only cell sources, so the scan is cheap
+            result["integrity"]["hits"] = integrity.scan(json.loads(minimal.read_text()))
+        except Exception:  # noqa: BLE001 - the scan is evidence for a TA, never a reason to fail
+            pass
+        trace.TRUST_MEASUREMENTS = bool(accept_review)
         session = Session(minimal, limits, gpu, zygote, deadline)
         try:
             ready = session.open()
@@ -105,6 +114,7 @@ def grade(assignment: str, notebook: Path, limits: Limits, gpu=None, gpu_policy=
             result["status"] = failure.status
             _fail_remaining(result, questions, failure.status)
         finally:
+            trace.TRUST_MEASUREMENTS = False
             if session.box is not None:
                 result["output_tail"] = session.box.output_text()[-4000:]
             session.close()
@@ -116,9 +126,13 @@ def _run_cases(session, questions, result):
         for case in question.cases:
             record = {"name": case.name, "points": case.points, "hidden": case.hidden}
             case_started = time.monotonic()
+            trace.EVIDENCE.clear()
             try:
                 case.func(**resolve(session, case.params))
                 record.update(passed=True, message="passed")
+            except MeasurementVoided as voided:
+                record.update(passed=False, message=str(voided), voided=True)
+                result["integrity"]["voided"].append({"test": case.name, "reason": voided.reason})
             except SkipCheck as skip:
                 record.update(passed=False, skipped=True, message=f"not run: {skip}")
             except (CheckFailure, AssertionError) as failure:
@@ -135,6 +149,7 @@ def _run_cases(session, questions, result):
             except Exception as error:  # noqa: BLE001 - a check that breaks on odd output fails
                 record.update(passed=False, message=f"could not check the result ({type(error).__name__}: {error})")
                 result.setdefault("grader_errors", []).append(traceback.format_exc()[-2000:])
+            result["integrity"]["notes"] += [{"test": case.name, "note": n} for n in dict.fromkeys(trace.EVIDENCE)]
             record["seconds"] = round(time.monotonic() - case_started, 3)
             entry = result["questions"][question.name]
             entry["cases"].append(record)
@@ -173,8 +188,13 @@ def _finish(result, started):
         notes.append("output truncated")
     if result.get("cell_errors"):
         notes.append(f"{len(result['cell_errors'])} cell(s) raised errors")
+    record = integrity.finish(result.setdefault("integrity", integrity.empty_record()))
+    if record["accepted"]:
+        notes.append("integrity review accepted: measurements trusted")
     if notes and result["status"] == "Completed":
         result["status"] = "Completed (" + "; ".join(notes) + ")"
+    if record["voided"] and not record["accepted"] and result["status"].startswith("Completed"):
+        result["status"] = f"integrity review: {integrity.reason(record)}"
     result["total"] = total
     result["possible"] = possible
     result["seconds"] = round(time.monotonic() - started, 2)
@@ -192,9 +212,11 @@ def main(argv=None):
     parser.add_argument("--memory-mb", type=int, default=Limits.memory_mb)
     parser.add_argument("--call-timeout", type=float, default=Limits.call_timeout_s)
     parser.add_argument("--gpu-policy", choices=("exclude", "required"), default="exclude")
+    parser.add_argument("--accept-review", action="store_true", help="trust this submission's measurements")
     args = parser.parse_args(argv)
     limits = Limits(timeout_s=args.timeout, memory_mb=args.memory_mb, call_timeout_s=args.call_timeout)
-    result = grade(args.assignment, args.notebook, limits, gpu_policy=args.gpu_policy)
+    result = grade(args.assignment, args.notebook, limits, gpu_policy=args.gpu_policy,
+                   accept_review=args.accept_review)
     tmp = args.result.with_suffix(".tmp")
     tmp.write_text(json.dumps(result, indent=1))
     os.replace(tmp, args.result)

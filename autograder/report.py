@@ -7,7 +7,7 @@ import re
 import threading
 from pathlib import Path
 
-from . import sanitize
+from . import integrity, sanitize
 from .testfiles import load_questions
 
 POINTS_ROW = "points-per-question"
@@ -148,6 +148,14 @@ def feedback(result, written=None) -> str:
             if not case["passed"]:
                 lines.append(f"  - {_plain(case['message'])}")
         lines.append("")
+    record = result.get("integrity") if isinstance(result.get("integrity"), dict) else {}
+    if record.get("voided") and not record.get("accepted"):
+        lines.append("## Measurements that could not be trusted")
+        lines.append("The op counts or timings of these tests are measured while your code runs, and something "
+                     "in your notebook interfered with that measurement, so these tests score 0 and a TA will "
+                     "review your submission:")
+        lines += [f"- `{_plain(v['test'])}`: {_plain(v['reason'])}" for v in record["voided"]]
+        lines.append("")
     if result.get("cell_errors"):
         lines.append("## Cells that raised errors when your notebook ran top to bottom")
         for error in result["cell_errors"][:10]:
@@ -201,6 +209,15 @@ def summary(results, seconds, questions=(), written=None) -> str:
     not_completed = [r for r in results if not str(r.get("status", "")).startswith("Completed")]
     lines += ["", "## Submissions that did not complete", ""]
     lines += [f"- {_plain(r['file'])}: {_plain(r['status'])}" for r in not_completed] or ["(none)"]
+    lines += ["", "## Integrity review", ""]
+    flagged = [r for r in results if isinstance(r.get("integrity"), dict) and r["integrity"].get("review")]
+    for r in flagged:
+        state = "accepted by a TA, measurements trusted" if r["integrity"].get("accepted") else (
+            "measurements voided" if r["integrity"].get("voided") else "flagged, no points lost")
+        lines.append(f"- {_plain(r['file'])} ({state})")
+        lines += [f"  - {_code(line, 300)}" for line in integrity.evidence(r["integrity"])]
+    if not flagged:
+        lines.append("(none)")
     skipped = [r for r in results if r.get("skipped")]
     if skipped:
         lines += ["", "## Tests not run", "",

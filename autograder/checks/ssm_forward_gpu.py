@@ -11,7 +11,7 @@ import torch
 from .core import CheckFailure, as_float, as_tensor, call, expect, expect_shape, fail, fresh_generator, tolerance
 from .ssm_common import check_agreement, check_recurrence
 from .ssm_forward_cpu import conv_agrees_with_unrolled, conv_kernel_is_powers_of_W, unrolled_follows_recurrence
-from .workloads import Workload
+from .workloads import Clock
 
 __all__ = [
     "unrolled_follows_recurrence", "conv_kernel_is_powers_of_W", "conv_agrees_with_unrolled",
@@ -47,7 +47,7 @@ def cuda_time_measures_cpu_work(cuda_time):
 
     def measure():
         started = time.perf_counter()
-        value = as_float(call(cuda_time, "cuda_time", Workload("cpu_sleep", ms=ms), warmup=1, repeats=3),
+        value = as_float(call(cuda_time, "cuda_time", Clock(ms), warmup=1, repeats=3),
                          "cuda_time")
         elapsed = (time.perf_counter() - started) * 1e3
         if 0.02 <= value <= 0.08:

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from .core import CheckFailure
+
 MATMUL_OPS = {"mm", "bmm", "addmm", "baddbmm", "addbmm", "mv", "addmv", "dot", "vdot",
               "_linalg_eigh", "linalg_eig", "_linalg_solve_ex", "linalg_solve_triangular"}
 MATRIX_PRODUCT_OPS = {"mm", "bmm", "addmm", "baddbmm", "addbmm", "mv", "addmv", "dot", "vdot"}
@@ -30,14 +32,34 @@ BOOKKEEPING_OPS = {"detach", "alias", "lift_fresh", "_to_copy", "clone", "copy_"
                    "sym_size", "sym_stride", "sym_numel", "narrow", "repeat", "movedim"}
 
 
+IMPORT_OPS = {"lift_fresh", "lift_fresh_copy"}  # a tensor made from Python or numpy data enters torch
+# Ops the profiler may record with no dispatch-mode call under them in honest code: no-op
+# conversions, and the bookkeeping a kernel does for itself.
+_QUIET_OPS = BOOKKEEPING_OPS - IMPORT_OPS - {"item", "_local_scalar_dense"} | {
+    "to", "detach_", "_nnpack_available", "is_same_size", "result_type", "size", "stride", "numel",
+    "is_floating_point", "is_complex", "_shape_as_tensor", "empty_strided", "record_stream"}
+IMPORT_LIMIT = 16   # floating elements a checked call may bring in from outside torch (constants)
+AGREEMENT_MARGIN = 2  # ops the two channels may disagree by
+
+
 @dataclass
 class OpCounts:
     """How many times each aten op ran (overload names dropped), and the number of elements of
     the largest tensor an arithmetic op produced (an n x n intermediate shows up there even when
-    the op counts look right)."""
+    the op counts look right).
+
+    The evidence that the count can be trusted travels with it: `voided` (why the measurement
+    cannot be trusted: the two counting channels disagree, ops ran with the dispatch mode off,
+    grader code changed), `outside` (work done outside torch: imported numpy or Python data),
+    `notes` (things a TA should look at that do not void the count, such as a helper whose
+    exclusion was refused), and `depends` (the kinds of op the result depends on)."""
 
     counts: Counter = field(default_factory=Counter)
     largest_output: int = 0
+    voided: str = ""
+    outside: str = ""
+    notes: list = field(default_factory=list)
+    depends: frozenset = frozenset({"convolution", "fft"})
 
     def total(self) -> int:
         return sum(self.counts.values())
@@ -53,13 +75,16 @@ class OpCounts:
         return self.of(MATRIX_PRODUCT_OPS)
 
     def convolutions(self) -> int:
-        return self.of(CONVOLUTION_OPS)
+        """Convolutions, when the result depends on one (a token convolution whose output is
+        thrown away does not count)."""
+        return self.of(CONVOLUTION_OPS) if "convolution" in self.depends else 0
 
     def ffts(self) -> int:
-        return self.of(FFT_OPS)
+        return self.of(FFT_OPS) if "fft" in self.depends else 0
 
     def to_dict(self) -> dict:
-        return {"ops": dict(self.counts), "largest_output": self.largest_output}
+        return {"ops": dict(self.counts), "largest_output": self.largest_output, "voided": self.voided,
+                "outside": self.outside, "notes": list(self.notes), "depends": sorted(self.depends)}
 
     @classmethod
     def from_dict(cls, data: dict) -> "OpCounts":
@@ -70,11 +95,41 @@ class OpCounts:
             if isinstance(op, str) and isinstance(n, int) and n >= 0:
                 counts[op] = n
         largest = data.get("largest_output")
-        return cls(counts, largest if isinstance(largest, int) and largest >= 0 else 0)
+
+        def text(key):
+            value = data.get(key)
+            return value[:500] if isinstance(value, str) else ""
+
+        notes = data.get("notes") if isinstance(data.get("notes"), list) else []
+        depends = data.get("depends") if isinstance(data.get("depends"), list) else []
+        return cls(counts, largest if isinstance(largest, int) and largest >= 0 else 0, text("voided"),
+                   text("outside"), [n[:500] for n in notes[:10] if isinstance(n, str)],
+                   frozenset(d for d in depends if isinstance(d, str)))
 
     def summary(self, top=6) -> str:
         common = ", ".join(f"{op} x{n}" for op, n in self.counts.most_common(top))
         return f"{self.total()} ops ({common})"
+
+
+def _tensors(value, depth=0):
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif isinstance(value, (list, tuple)) and depth < 3:
+        for item in value:
+            yield from _tensors(item, depth + 1)
+    elif isinstance(value, dict) and depth < 3:
+        for item in value.values():
+            yield from _tensors(item, depth + 1)
+
+
+def _storage(tensor):
+    try:
+        return tensor.untyped_storage().data_ptr()
+    except Exception:  # noqa: BLE001 - tensors without storage (sparse, meta) carry no provenance
+        return None
+
+
+_KINDS = [(CONVOLUTION_OPS, "convolution"), (FFT_OPS, "fft"), (MATRIX_PRODUCT_OPS, "matrix_product")]
 
 
 class _Counter(TorchDispatchMode):
@@ -83,26 +138,103 @@ class _Counter(TorchDispatchMode):
         self.counts = Counter()
         self.largest_output = 0
         self.paused = 0
+        self.aside = Counter()  # what an excluded helper ran, kept apart until its call is checked
+        self.dispatched = 0   # every op the mode saw, counted or not (checked against the profiler)
+        self.imported = 0     # floating elements brought in from Python or numpy data
+        self.kinds = {}       # storage -> the kinds of op (convolution, fft) its values depend on
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         result = func(*args, **(kwargs or {}))
-        if not self.paused:
-            name = func._schema.name.split("::")[-1]
+        self.dispatched += 1
+        name = func._schema.name.split("::")[-1]
+        if name in IMPORT_OPS:
+            if not self.paused:
+                for value in _tensors(args):
+                    if value.is_floating_point() or value.is_complex():
+                        self.imported += value.numel()
+            return result
+        kinds = frozenset()
+        for value in _tensors((args, kwargs or {})):
+            kinds = kinds | self.kinds.get(_storage(value), frozenset())
+        for names, kind in _KINDS:
+            if name in names:
+                kinds = kinds | {kind}
+        for value in _tensors(result):
+            self.kinds[_storage(value)] = kinds
+        if self.paused:
+            self.aside[name] += 1
+        else:
             self.counts[name] += 1
             if name not in BOOKKEEPING_OPS:  # views and fills can be big without costing anything
-                for value in (result if isinstance(result, (tuple, list)) else (result,)):
-                    if isinstance(value, torch.Tensor):
-                        self.largest_output = max(self.largest_output, value.numel())
+                for value in _tensors(result):
+                    self.largest_output = max(self.largest_output, value.numel())
         return result
 
-    def uncounted(self, fn):
-        def wrapper(*args, **kwargs):
-            self.paused += 1
+    def depends(self, result) -> frozenset:
+        kinds = frozenset()
+        for value in _tensors(result):
+            kinds = kinds | self.kinds.get(_storage(value), frozenset())
+        return kinds
+
+    def produced(self, tensor) -> bool:
+        return _storage(tensor) in self.kinds
+
+
+class _ExcludedHelper:
+    """A helper whose ops are left out of the checked function's count, as long as each call does
+    the helper's own job: at most `arity` arguments, and, run again on its own afterwards, the
+    same result for no fewer ops. Any other call counts in full."""
+
+    def __init__(self, mode, name, fn, arity):
+        self.mode, self.name, self.fn, self.arity = mode, name, fn, arity
+        self.calls = []
+        self.refused = []
+
+    def __call__(self, *args, **kwargs):
+        mode = self.mode
+        if mode.paused or (self.arity is not None and len(args) + len(kwargs) > self.arity):
+            if not mode.paused:
+                self.refused.append(f"`{self.name}` was called with {len(args) + len(kwargs)} arguments "
+                                    f"(its own job takes {self.arity}): its ops were counted")
+            return self.fn(*args, **kwargs)
+        outer_aside, mode.aside = mode.aside, Counter()
+        mode.paused += 1
+        try:
+            result = self.fn(*args, **kwargs)
+        finally:
+            mode.paused -= 1
+            inside, mode.aside = mode.aside, outer_aside
+        if len(self.calls) < 4:
+            self.calls.append((args, kwargs, result, inside))
+        else:
+            mode.counts.update(inside)  # only the first few calls are checked and excluded
+        return result
+
+    def verify(self, counts: Counter):
+        """Run each excluded call again on its own; add back the ops of calls that did more."""
+        for args, kwargs, result, inside in self.calls:
             try:
-                return fn(*args, **kwargs)
-            finally:
-                self.paused -= 1
-        return wrapper
+                with _Counter() as alone:
+                    again = self.fn(*args, **kwargs)
+                same = _same_values(result, again)
+            except Exception:  # noqa: BLE001
+                same, alone = False, None
+            used = sum(n for op, n in inside.items() if op not in BOOKKEEPING_OPS)
+            own = -1 if alone is None else sum(n for op, n in alone.counts.items() if op not in BOOKKEEPING_OPS)
+            if not same or used > own + AGREEMENT_MARGIN:
+                counts.update(inside)
+                self.refused.append(f"`{self.name}` did more inside the checked call than on its own "
+                                    f"({used} ops against {own}{'' if same else ', another result'}): "
+                                    "its ops were counted")
+
+
+def _same_values(a, b) -> bool:
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        return (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.shape == b.shape
+                and a.dtype == b.dtype and bool(torch.equal(a.detach().cpu(), b.detach().cpu())))
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same_values(x, y) for x, y in zip(a, b))
+    return type(a) is type(b) and (a == b) is True
 
 
 def _namespaces_of(fn, extra=None) -> list:
@@ -129,35 +261,175 @@ def _namespaces_of(fn, extra=None) -> list:
     return found
 
 
+def _bypassed(events) -> Counter:
+    """Ops the profiler recorded that never reached the dispatch mode (it was switched off): call
+    trees of the profiler's records, per thread, with no `PythonDispatchMode` record above or
+    inside them; each such tree whose top op does arithmetic counts once."""
+    rows = sorted((e.start_thread_id(), e.start_ns(), -e.duration_ns(), e.name()) for e in events)
+    missed, stack, thread = Counter(), [], None
+    # stack entries: [end, name, under the mode, mode reached inside, ops missed inside]
+
+    def pop():
+        end, name, under, reached, inside = stack.pop()
+        if reached or under or name == "PythonDispatchMode":
+            count = inside
+            if reached and stack:
+                stack[-1][3] = True
+        else:
+            short = name.split("::")[-1]
+            count = Counter({short: 1}) if short not in _QUIET_OPS else inside
+        if stack:
+            stack[-1][4] += count
+        else:
+            missed.update(count)
+
+    for tid, start, negative_duration, name in rows:
+        if tid != thread:
+            while stack:
+                pop()
+            thread = tid
+        while stack and stack[-1][0] <= start:
+            pop()
+        under = bool(stack) and (stack[-1][2] or stack[-1][1] == "PythonDispatchMode")
+        if name == "PythonDispatchMode":
+            for entry in stack:
+                entry[3] = True
+        stack.append([start - negative_duration, name, under, False, Counter()])
+    while stack:
+        pop()
+    return missed
+
+
+_Profile = torch.autograd.profiler.profile
+
+
+def _normalize_exclusions(exclude_calls_to) -> dict:
+    if isinstance(exclude_calls_to, dict):
+        return {str(k): (int(v) if isinstance(v, int) else None) for k, v in exclude_calls_to.items()}
+    return {str(name): None for name in exclude_calls_to}
+
+
 def count_ops_locally(fn, *args, exclude_calls_to=(), namespace=None, **kwargs):
     """Call `fn` and return (result, OpCounts).
 
-    Ops run inside the functions named in `exclude_calls_to` (a helper the student calls, looked
-    up in the globals of `fn` and of what it wraps, and in `namespace`: the notebook's) are not
-    counted, so each check judges one function only.
+    Ops run inside the functions named in `exclude_calls_to` (a list of names, or a dict of name
+    to the number of arguments the helper's own job takes; looked up in the globals of `fn` and
+    of what it wraps, and in `namespace`: the notebook's) are not counted, so each check judges
+    one function only; see `_ExcludedHelper` for when an exclusion is refused.
+
+    Two channels count: a Python dispatch mode, and the autograd profiler, which records the
+    same ops in C++ below it. Ops the profiler saw that the mode did not (the mode switched off),
+    a profiler that stops or sees fewer ops than the mode, or a fresh result that no counted op
+    produced void the measurement (`OpCounts.voided`).
     """
     mode = _Counter()
-    saved = []
-    for names in _namespaces_of(fn, namespace):
-        for name in exclude_calls_to:
+    helpers, saved = [], []
+    for name, arity in _normalize_exclusions(exclude_calls_to).items():
+        for names in _namespaces_of(fn, namespace):
             if callable(names.get(name)):
+                helper = _ExcludedHelper(mode, name, names[name], arity)
+                helpers.append(helper)
                 saved.append((names, name, names[name]))
-                names[name] = mode.uncounted(names[name])
+                names[name] = helper
+    problem = ""
+    profile = _Profile(use_kineto=False)
+    try:
+        profile.__enter__()
+    except Exception as error:  # noqa: BLE001 - e.g. a profiler left running by the notebook
+        profile, problem = None, f"the profiler could not start ({type(error).__name__}: {error})"
     try:
         with mode:
             result = fn(*args, **kwargs)
     finally:
         for names, name, helper in reversed(saved):
             names[name] = helper
-    return result, OpCounts(mode.counts, mode.largest_output)
+        if profile is not None:
+            try:
+                profile.__exit__(None, None, None)
+            except Exception as error:  # noqa: BLE001
+                profile, problem = None, f"the profiler was stopped during the call ({type(error).__name__})"
+    notes = []
+    for helper in helpers:
+        helper.verify(mode.counts)
+        notes += helper.refused
+    counts = OpCounts(mode.counts, mode.largest_output, notes=notes, depends=mode.depends(result))
+    if profile is not None and not problem:
+        problem = _disagreement(profile.kineto_results.events(), mode)
+    if not problem:
+        inputs = {_storage(t) for t in _tensors((args, kwargs))}
+        fresh = [t for t in _tensors(result) if (t.is_floating_point() or t.is_complex()) and t.numel() > 1
+                 and _storage(t) not in inputs and not mode.produced(t)]
+        if fresh and counts.compute() == 0 and mode.imported == 0:
+            problem = "it returned freshly computed tensors, but no tensor operation was counted"
+        elif fresh or mode.imported > IMPORT_LIMIT:
+            counts.outside = (f"{max(mode.imported, sum(t.numel() for t in fresh))} values were computed "
+                              "outside torch (numpy, Python lists or .tolist()/.numpy() conversions)")
+    counts.voided = problem
+    return result, counts
+
+
+def _disagreement(events, mode) -> str:
+    recorded = sum(1 for e in events if e.name() == "PythonDispatchMode")
+    if recorded + AGREEMENT_MARGIN < mode.dispatched:
+        return (f"the profiler recorded {recorded} dispatched ops but the dispatch mode saw "
+                f"{mode.dispatched}: the profiler was switched off during the call")
+    if recorded > mode.dispatched + AGREEMENT_MARGIN:
+        return (f"the profiler recorded {recorded} dispatched ops but the dispatch mode counted only "
+                f"{mode.dispatched}: ops were hidden from the count")
+    missed = _bypassed(events)
+    if sum(missed.values()) > AGREEMENT_MARGIN:
+        common = ", ".join(f"{op} x{n}" for op, n in missed.most_common(4))
+        return (f"{sum(missed.values())} ops ran with the dispatch mode switched off, seen only by the "
+                f"profiler ({common})")
+    return ""
 
 
 def traced_call(fn, *args, exclude_calls_to=(), **kwargs):
-    """Call `fn` while counting its ops: locally, or inside the sandbox for a remote function."""
+    """Call `fn` while counting its ops: locally, or inside the sandbox for a remote function.
+    A count that cannot be trusted raises `MeasurementVoided`; work outside torch fails the check."""
     remote = getattr(fn, "traced_call", None)
     if remote is not None:
-        return remote(*args, exclude_calls_to=exclude_calls_to, **kwargs)
-    return count_ops_locally(fn, *args, exclude_calls_to=exclude_calls_to, **kwargs)
+        result, counts = remote(*args, exclude_calls_to=exclude_calls_to, **kwargs)
+    else:
+        result, counts = count_ops_locally(fn, *args, exclude_calls_to=exclude_calls_to, **kwargs)
+    judge_measurement(counts, getattr(fn, "__name__", "this function"))
+    return result, counts
+
+
+TRUST_MEASUREMENTS = False  # set by the judge for a submission a TA accepted after review
+EVIDENCE = []  # what the measurements of the current test noted for the TA (read by the judge)
+
+
+class MeasurementVoided(CheckFailure):
+    """The structure or timing measurement could not be trusted; `reason` says why."""
+
+    def __init__(self, reason, name="this function"):
+        self.reason = reason
+        super().__init__(f"the measurement of `{name}` could not be trusted, so this test scores 0 and "
+                         f"your submission is on the TA's review list: {reason}.")
+
+
+class OutsideTorch(CheckFailure):
+    """Work done outside torch inside a structure-checked call: it cannot be counted."""
+
+    def __init__(self, what, name="this function"):
+        self.reason = what
+        super().__init__(f"`{name}`: {what}; write this with torch operations so its structure can be "
+                         "checked.")
+
+
+def judge_measurement(counts, name):
+    """Raise for a voided measurement (unless a TA accepted it) or for work outside torch."""
+    EVIDENCE.extend(f"`{name}`: {note}" for note in counts.notes)
+    for names, kind in ((CONVOLUTION_OPS, "convolution"), (FFT_OPS, "fft")):
+        if counts.of(names) and kind not in counts.depends:  # a token op, there only to be counted
+            EVIDENCE.append(f"`{name}` ran a {kind} that its result does not depend on")
+    if counts.voided and TRUST_MEASUREMENTS:
+        EVIDENCE.append(f"`{name}` (trusted after review): {counts.voided}")
+    if counts.voided and not TRUST_MEASUREMENTS:
+        raise MeasurementVoided(counts.voided, name)
+    if counts.outside and not TRUST_MEASUREMENTS:
+        raise OutsideTorch(counts.outside, name)
 
 
 def grad_locally(fn, *args, wrt=(0,), upstream=None, **kwargs):
@@ -241,3 +513,26 @@ class gpu_exclusive:  # noqa: N801 - used as a context manager
             import fcntl
             fcntl.flock(self._file, fcntl.LOCK_UN)
             self._file.close()
+
+
+def grows_like_log(counts_by_size: dict, per_round=64, slack=24):
+    """Whether op counts measured at three or more sizes (each a constant factor apart) grow like
+    log T, not like T or a power of T. Returns (ok, explanation).
+
+    Between consecutive sizes a log T algorithm adds the same number of ops each time (one round
+    per doubling); an algorithm with T^p rounds adds factor^p times more each time. So the last
+    step may add at most 1.5 times what the first added plus `slack`, and at most `per_round` ops
+    per doubling: every standard O(log T) coding (Hillis-Steele, Blelloch's up and down sweeps,
+    rounds written with padding, cat or index assignment) passes; a loop over T, or over T/64
+    chunks, does not."""
+    import math
+    sizes = sorted(counts_by_size)
+    ops = [counts_by_size[s] for s in sizes]
+    steps = [ops[i + 1] - ops[i] for i in range(len(ops) - 1)]
+    doublings = [math.log2(sizes[i + 1] / sizes[i]) for i in range(len(sizes) - 1)]
+    first, last = max(steps[0], 0), steps[-1]
+    ok = last <= 1.5 * first + slack and all(s <= per_round * d for s, d in zip(steps, doublings))
+    seen = ", ".join(f"{n} at T={t}" for t, n in zip(sizes, ops))
+    return ok, (f"ops {seen}: from T={sizes[-2]} to T={sizes[-1]} it added {last}, against {first} from "
+                f"T={sizes[0]} to T={sizes[1]} (about {per_round} per doubling of T at most, and no faster "
+                "growth at larger T)")

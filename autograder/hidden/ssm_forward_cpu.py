@@ -3,7 +3,7 @@ import torch
 
 from ..checks.core import as_tensor, call, expect, expect_close, fail, fresh_generator, log2_ceil
 from ..checks.ssm_common import describe, random_system
-from ..checks.trace import traced_call
+from ..checks.trace import grows_like_log, traced_call
 from ..references import ssm as ref
 
 SHAPES = [(2, 7, 3, 4), (1, 1, 2, 3), (3, 12, 1, 1), (1, 33, 4, 5), (2, 20, 2, 2)]
@@ -77,20 +77,18 @@ def conv_kernel_uses_doubling(make_conv_kernel):
 def conv_forward_has_no_time_loop(conv_ssm_forward):
     """The op count may grow like log T (the kernel build) but not like T."""
     gen = fresh_generator()
-    short, long = 40, 320
     counts = {}
-    for T in (short, long):
+    for T in (40, 320, 2560):
         W, U, b, x = random_system(gen, 2, T, 2, 3)
-        got, counts[T] = traced_call(conv_ssm_forward, W, U, b, x, exclude_calls_to=["make_conv_kernel"])
+        got, counts[T] = traced_call(conv_ssm_forward, W, U, b, x, exclude_calls_to={"make_conv_kernel": 2})
         expect_close(got, ref.forward(W, U, b, x), "conv_ssm_forward", dims="N T H", where=f"T={T}")
-    expect(counts[long].convolutions() >= 1,
-           "`conv_ssm_forward` ran no convolution: use F.conv1d or nn.Conv1d with the kernel from "
-           f"make_conv_kernel ({counts[long].summary()}).")
-    growth = counts[long].compute() - counts[short].compute()
-    allowed = 12  # room for a kernel built inline by doubling: log2(T) grows by 3 from T=40 to 320
-    expect(growth <= allowed,
-           f"`conv_ssm_forward` ran {growth} more ops at T={long} than at T={short}: it loops over "
-           f"time (allowed growth {allowed}). The convolution should handle every time step at once.")
+    expect(counts[2560].convolutions() >= 1,
+           "`conv_ssm_forward` ran no convolution that its result depends on: use F.conv1d or nn.Conv1d "
+           f"with the kernel from make_conv_kernel ({counts[2560].summary()}).")
+    # room for a kernel built inline by doubling: a few ops per doubling of T
+    ok, seen = grows_like_log({T: c.compute() for T, c in counts.items()}, per_round=8)
+    expect(ok, f"`conv_ssm_forward` loops over time ({seen}). The convolution should handle every time "
+               "step at once.")
 
 
 # (state size n, |p|^2, L). K_k grows like (1 + |p|^2)^(k-1): L log(1 + |p|^2) stays below 12

@@ -272,6 +272,20 @@ def ssm_kernel(A, B, C, D, L):
         state = A @ state
     return values
 '''}),
+    Variant("kernel_by_squaring_and_index_doubling", "kernel built by doubling with preallocated output and "
+            "index assignment; forward with nn.Conv1d and a bias-free module", {"make_conv_kernel": '''
+def make_conv_kernel(W, T):
+    H = W.shape[0]
+    out = W.new_empty(H, H, T)
+    out[:, :, 0] = torch.eye(H, dtype=W.dtype, device=W.device)
+    filled, power = 1, W
+    while filled < T:
+        take = min(filled, T - filled)
+        out[:, :, filled:filled + take] = torch.einsum("ij,jkt->ikt", power, out[:, :, :take])
+        filled += take
+        power = power @ power
+    return out
+'''}),
 ]
 
 VARIANTS += [

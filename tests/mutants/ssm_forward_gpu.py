@@ -263,4 +263,47 @@ def make_diag_conv_kernel(w, T):
         power = power * power
     return block[:, :T].unsqueeze(1)
 '''}),
+    Variant("blelloch_scan", "work-efficient scan: an up-sweep and a down-sweep over a padded power-of-two "
+            "length, 2 log2(T) rounds, written with strided slice assignment", {"scan_ssm_forward": '''
+def scan_ssm_forward(a, u):
+    """Blelloch: an up-sweep and a down-sweep over a power-of-two length, O(T) work."""
+    N, T, H = u.shape
+    P = 1
+    while P < T:
+        P *= 2
+    A = torch.ones(N, P, H, dtype=u.dtype, device=u.device)
+    V = torch.zeros(N, P, H, dtype=u.dtype, device=u.device)
+    A[:, :T], V[:, :T] = a, u
+    d = 1
+    while d < P:  # up-sweep: each right child becomes the combination of its subtree
+        left, right = slice(d - 1, P, 2 * d), slice(2 * d - 1, P, 2 * d)
+        V[:, right] = A[:, right] * V[:, left] + V[:, right]
+        A[:, right] = A[:, right] * A[:, left]
+        d *= 2
+    A[:, P - 1], V[:, P - 1] = 1.0, 0.0
+    d = P // 2
+    while d >= 1:  # down-sweep: exclusive prefixes
+        left, right = slice(d - 1, P, 2 * d), slice(2 * d - 1, P, 2 * d)
+        A_left, V_left = A[:, left].clone(), V[:, left].clone()
+        A_up, V_up = A[:, right].clone(), V[:, right].clone()
+        A[:, left], V[:, left] = A_up, V_up
+        A[:, right], V[:, right] = A_up * A_left, A_left * V_up + V_left
+        d //= 2
+    return a * V[:, :T] + u
+'''}),
+    Variant("hillis_steele_scan_with_cat", "Hillis-Steele rounds written with cat and clone instead of pad",
+            {"scan_ssm_forward": '''
+def scan_ssm_forward(a, u):
+    A, V = a.clone(), u.clone()
+    d = 1
+    while d < u.shape[1]:
+        ones = torch.ones_like(A[:, :d])
+        zeros = torch.zeros_like(V[:, :d])
+        A_prev = torch.cat([ones, A[:, :-d]], dim=1)
+        V_prev = torch.cat([zeros, V[:, :-d]], dim=1)
+        V = A * V_prev + V
+        A = A * A_prev
+        d *= 2
+    return V
+'''}),
 ]
