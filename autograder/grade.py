@@ -154,7 +154,8 @@ class Progress:
             bar = "#" * filled + "." * (width - filled)
             score = f"{result.get('total', 0):g}/{result.get('possible', 0):g}"
             reused = " (saved)" if result.get("reused") else ""
-            sys.stderr.write(f"\r[{bar}] {self.done}/{self.total}  eta {eta:4.0f} s  {label[:30]}: {score}{reused}\033[K")
+            sys.stderr.write(f"\r[{bar}] {self.done}/{self.total}  eta {eta:4.0f} s  "
+                             f"{label[:30]}: {score}{reused}\033[K")
             if self.done == self.total:
                 sys.stderr.write("\n")
             sys.stderr.flush()
@@ -268,7 +269,8 @@ def run(args) -> int:
     results = grade_all(args.assignment, args.paths, args.out, args.workers, limits, args.force, args.quiet,
                         args.gpu_policy)
     print(report.score_table(results))
-    print(f"\nwrote {args.out / 'grades.csv'}, feedback in {args.out / 'feedback'}, summary in {args.out / 'summary.md'}")
+    print(f"\nwrote {args.out / 'grades.csv'}, feedback in {args.out / 'feedback'}, "
+          f"summary in {args.out / 'summary.md'}")
     if not results:
         print("error: no submissions found", file=sys.stderr)
         return 2

@@ -43,7 +43,7 @@ def validate_notebook(path: Path):
         return "not a notebook: the file is JSON, but not a Jupyter notebook"
     try:
         nb = nbformat.reads(raw.decode("utf-8"), as_version=4)
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:  # noqa: BLE001 - any parse failure means the file is not a notebook
         return f"not a notebook: {type(error).__name__}: {str(error)[:200]}"
     if not any(c.get("cell_type") == "code" for c in nb.cells):
         return "not a notebook: it has no code cells"

@@ -3,9 +3,10 @@
 Calling a `RemoteFunction` sends the inputs into the sandbox and brings back only the output.
 Checks treat it like the student's function; nothing the student's code does can reach here.
 """
+from . import wire
 from .checks.core import StudentCodeError
 from .checks.trace import OpCounts, gpu_exclusive
-from . import wire
+
 
 def _keep_device(device: str) -> str:
     """Results come back on the device they were computed on (a GPU result stays on the GPU)."""

@@ -318,7 +318,9 @@ def _mount_script(root: str, scratch: str, python_dirs, gpu: bool, then_exec=Tru
     it writes reaches the grader's disk. `uid`: the unprivileged uid a root grader runs the
     notebook as (None: a user namespace maps the grader's own uid to root inside).
     """
-    q = lambda p: "'" + str(p).replace("'", "'\\''") + "'"  # noqa: E731
+    def q(p):
+        return "'" + str(p).replace("'", "'\\''") + "'"
+
     owner = "" if uid is None else f",uid={int(uid)},gid={int(uid)}"
     # Private first: without a user namespace (a root grader) the new mount namespace would
     # otherwise share its mounts with the host's.
@@ -589,7 +591,7 @@ class SandboxedNotebook:
             self._drainer.join(timeout=2)  # the last words of the process, for the status
         tail = bytes(self.output[-3000:]).decode("utf-8", "replace")
         if code and not self._worker_started and "sandbox: " in tail:  # no notebook code ran yet
-            line = [l for l in tail.splitlines() if l.startswith("sandbox: ")][-1]
+            line = [s for s in tail.splitlines() if s.startswith("sandbox: ")][-1]
             return f"grader error: could not set up the sandbox ({line[9:200]})"
         memory_words = ("MemoryError", "Cannot allocate memory", "std::bad_alloc",
                         "DefaultCPUAllocator: can't allocate", "out of memory")

@@ -4,7 +4,6 @@ One batch of real notebooks, built from the CPU SSM assignment, graded through t
 faults must each get their row with a truthful status; cheats must score no more than a blank
 notebook; honest rows in the same batch are unaffected.
 """
-import json
 import subprocess
 import zipfile
 from pathlib import Path
@@ -219,11 +218,13 @@ def batch(tmp_path_factory):
         "exits_interpreter": reference_with("import os\nos._exit(3)"),
         "segfault": reference_with("import ctypes\nctypes.string_at(0)"),
         "exhausts_memory": reference_with("hog = bytearray(64 * 1024 ** 3)"),
-        "prints_a_lot": reference_with("import sys\nline = 'x' * 1000 + '\\n'\nfor _ in range(200_000):\n    sys.stdout.write(line)"),
+        "prints_a_lot": reference_with(
+            "import sys\nline = 'x' * 1000 + '\\n'\nfor _ in range(200_000):\n    sys.stdout.write(line)"),
         "raises_at_top_level": reference_with("raise ValueError('student bug at top level')"),
         "calls_sys_exit": reference_with("import sys\nsys.exit(0)"),
         "hangs_inside_function": reference_with(HANG_ON_T1),
-        "crashes_inside_function": reference_with(HANG_ON_T1.replace("while True:\n            pass", "import ctypes\n        ctypes.string_at(0)")),
+        "crashes_inside_function": reference_with(
+            HANG_ON_T1.replace("while True:\n            pass", "import ctypes\n        ctypes.string_at(0)")),
         "leaves_processes_behind": reference_with(
             "import subprocess\nsubprocess.Popen(['sleep', '1234.5'], start_new_session=True)"),
         "escapes_group_and_parent_death": reference_with(  # then hangs in a test and is killed
@@ -437,7 +438,7 @@ def test_zygote_children_start_clean_and_unprivileged(tmp_path):
         assert values["sees_repository"] is False
         assert values["shared_memory_found"] is False, "System V IPC is shared between sandboxes"
         import ctypes
-        assert ctypes.CDLL(None).shmget(0x5EC0DE, 0, 0) == -1, "the sandbox's shared memory reached the host" 
+        assert ctypes.CDLL(None).shmget(0x5EC0DE, 0, 0) == -1, "the sandbox's shared memory reached the host"
 
 
 def test_without_a_zygote_each_notebook_starts_a_fresh_interpreter(tmp_path):
@@ -466,7 +467,8 @@ def test_summary_shows_pass_rates_failures_and_the_slowest(batch):
         for case in data["cases"]:
             passed = sum(1 for r in batch["results"].values() for c in r["questions"][question]["cases"]
                          if c["name"] == case["name"] and c["passed"])
-            assert f"| {question} | {case['name']} | {'hidden' if case['hidden'] else 'public'} | {passed}/{count} |" in summary
+            kind = "hidden" if case["hidden"] else "public"
+            assert f"| {question} | {case['name']} | {kind} | {passed}/{count} |" in summary
     failures = summary.split("## Submissions that did not complete")[1].split("##")[0]
     assert "- infinite_loop.ipynb: timeout after 80 s" in failures
     assert "- empty.ipynb: not a notebook: the file is empty" in failures

@@ -105,7 +105,8 @@ def test_notebook_alone_fetches_the_library_and_checks_pass(fresh_runtime, cours
     assert checks
     for cell in checks:
         output = outputs_of(cell)
-        assert "passed" in output and "failed" not in output.lower(), json.dumps([c.outputs for c in nb.cells if c.cell_type == "code"])[:3000]
+        outputs = json.dumps([c.outputs for c in nb.cells if c.cell_type == "code"])[:3000]
+        assert "passed" in output and "failed" not in output.lower(), outputs
     assert not (tmp_path / "colab" / "autograder").exists(), "the library must come from the course URL"
 
 

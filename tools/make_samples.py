@@ -1,6 +1,6 @@
 """Regenerate the demo's sample submissions in data/sample_submissions/<assignment>/.
 
-For each assignment: `full.ipynb` (every graded function filled in with the reference), 
+For each assignment: `full.ipynb` (every graded function filled in with the reference),
 `partial.ipynb` (the first half filled in), `blank.ipynb` (the untouched student notebook).
 They are what a student would hand in; the demo grades them.
 """

@@ -1,7 +1,7 @@
 """Inputs and checks shared by the two SSM assignments (CPU and GPU)."""
 import torch
 
-from .core import as_tensor, call, expect, expect_shape, fail, tolerance
+from .core import as_tensor, expect, expect_shape, fail, tolerance
 
 
 def stable_matrix(gen, H, radius=0.9, dtype=torch.float64):

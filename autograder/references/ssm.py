@@ -90,7 +90,8 @@ def ssm_kernel_mistakes(A, B, C, D, L):
     shifted = ssm_kernel(A64, A64 @ B64, C64, D, L)
     return {
         "K_0 = D is missing: the kernel starts with the direct term D (y_k = D u_k + ...)": right[1:],
-        "K_0 should be D, not C B; K_k = C A^(k-1) B for k >= 1": torch.cat([right[1:], torch.tensor([0.0], dtype=F64)]) if L > 0 else None,
+        "K_0 should be D, not C B; K_k = C A^(k-1) B for k >= 1":
+            torch.cat([right[1:], torch.tensor([0.0], dtype=F64)]) if L > 0 else None,
         "the powers of A are off by one: K_1 = C B, K_2 = C A B, ...": shifted,
         "K_0 should be D, not 0": torch.cat([torch.zeros(1, dtype=F64), right[1:]]) if float(D) != 0 else None,
     }

@@ -111,7 +111,8 @@ def causal_ridge_attention(Q, K, V, lam):
     Mutant("causal_starts_from_identity", "recursion starts from I instead of (lam I)^-1 = I / lam", {
         "causal_ridge_attention": _causal(start="torch.eye(d, dtype=K.dtype)")},
         loses=["q5"], says="I / lam"),
-    Mutant("causal_solves_every_prefix", "right numbers, but a d x d solve at every step", {"causal_ridge_attention": '''
+    Mutant("causal_solves_every_prefix", "right numbers, but a d x d solve at every step",
+           {"causal_ridge_attention": '''
 def causal_ridge_attention(Q, K, V, lam):
     n, d = K.shape
     gram = lam * torch.eye(d, dtype=K.dtype)
@@ -196,7 +197,8 @@ def ridge_attention(Q, K, V, lam):
 ]
 
 VARIANTS = [
-    Variant("inverse_loops_and_rls", "explicit inverse, a loop over leading dims, einsum, the RLS form of the recursion", {
+    Variant("inverse_loops_and_rls",
+            "explicit inverse, a loop over leading dims, einsum, the RLS form of the recursion", {
         "update_mean": '''
 def update_mean(m, x_new, n):
     return m + (x_new - m) / (n + 1)

@@ -97,7 +97,8 @@ def cuda_time(fn, *args, warmup=3, repeats=10):
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 '''}, loses=["q4"], says="not seconds"),
-    Mutant("cuda_time_ignores_arguments", "fixed counts: no warm-up, ten timed calls whatever is asked", {"cuda_time": '''
+    Mutant("cuda_time_ignores_arguments", "fixed counts: no warm-up, ten timed calls whatever is asked",
+           {"cuda_time": '''
 def cuda_time(fn, *args, warmup=3, repeats=10):
     times = []
     for _ in range(10):
@@ -141,7 +142,8 @@ def diag_conv_ssm_forward(w, U, b, x):
     z = F.pad(z.transpose(1, 2), (T - 1, 0))
     return F.conv1d(z, weight).transpose(1, 2)
 '''}, loses=["q7"], keeps=["q6", "q8"], says="would take" if not CUDA else "faster"),
-    Mutant("diag_conv_calls_the_loop", "depthwise forward that calls the loop with diag(w)", {"diag_conv_ssm_forward": '''
+    Mutant("diag_conv_calls_the_loop", "depthwise forward that calls the loop with diag(w)",
+           {"diag_conv_ssm_forward": '''
 def diag_conv_ssm_forward(w, U, b, x):
     return unrolled_ssm_forward(torch.diag(w), U, b, x)
 '''}, loses=["q7"], says="ran no convolution"),
