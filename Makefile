@@ -34,7 +34,7 @@ lint: install
 	$(PY) -m ruff check .
 
 samples: install
-	$(PY) tools/make_samples.py
+	$(PY) -m tools.make_samples
 
 clean:
 	rm -rf demo-output .pytest_cache

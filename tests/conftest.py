@@ -1,17 +1,13 @@
 import importlib
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from autograder import assignments  # noqa: E402
-from autograder.grade import grade_all  # noqa: E402
-from autograder.sandbox import Limits  # noqa: E402
-from tests import notebooks  # noqa: E402
+from autograder import assignments
+from autograder.grade import grade_all
+from autograder.sandbox import Limits
+from tests import notebooks
 
 WORKERS = int(os.environ.get("SEQMOD_TEST_WORKERS", os.cpu_count() or 2))
 ONLY = [a for a in os.environ.get("SEQMOD_ASSIGNMENTS", "").split(",") if a]

@@ -6,16 +6,15 @@ notebook; honest rows in the same batch are unaffected.
 """
 import subprocess
 import zipfile
-from pathlib import Path
 
 import nbformat
 import pytest
 
+from autograder.assignments import ROOT
 from autograder.grade import grade_all
 from autograder.sandbox import Limits, grading_as_root, isolation_available
 from tests import notebooks
 
-ROOT = Path(__file__).resolve().parent.parent
 ASSIGNMENT = "ssm_forward_cpu"
 HIDDEN_CHECKS = ROOT / "autograder" / "hidden" / f"{ASSIGNMENT}.py"
 MASTER = ROOT / "solutions" / f"{ASSIGNMENT}.ipynb"

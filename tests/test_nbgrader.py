@@ -20,9 +20,10 @@ from nbgrader.api import Gradebook
 
 from autograder import assignments
 from autograder.nbgrader_export import case_grade_id, export, export_one
-from tests.test_otter_zip import (
+from tests.ingrader import (
     IDS,
     PROCESS_TIMEOUT_S,
+    SPECS,
     explain,
     in_kernel_points,
     kernel_env,
@@ -110,7 +111,7 @@ def nbgrader_scores(root, assignment: str) -> dict:
     return scores
 
 
-@pytest.mark.parametrize("assignment", IDS)
+@pytest.mark.parametrize("assignment", SPECS)
 def test_export_is_deterministic(assignment):
     spec = assignments.Assignment(assignment)
     assert export_one(spec) == export_one(spec)

@@ -21,13 +21,11 @@ import pytest
 from nbclient import NotebookClient
 
 from autograder import assignments
+from autograder.assignments import ROOT
 from autograder.checks.notebook import missing_requirements
 from autograder.checks.submit import NotReady, check_run_order
 from autograder.grade import grade_all
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tools"))
-from make_samples import filled  # noqa: E402
+from tools.make_samples import filled
 
 ASSIGNMENT = "ssm_forward_cpu"
 

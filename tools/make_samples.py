@@ -2,18 +2,17 @@
 
 For each assignment: `full.ipynb` (every graded function filled in with the reference),
 `partial.ipynb` (the first half filled in), `blank.ipynb` (the untouched student notebook).
-They are what a student would hand in; the demo grades them.
+They are what a student would hand in; the demo grades them. Run from the repository root:
+
+    .venv/bin/python -m tools.make_samples
 """
 import ast
 import re
-import sys
-from pathlib import Path
 
 import nbformat
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from autograder import assignments  # noqa: E402
+from autograder import assignments
+from autograder.assignments import ROOT
 
 
 def defined(source):
