@@ -9,6 +9,16 @@ from autograder.grade import grade_all
 from autograder.sandbox import Limits
 from tests import notebooks
 
+UNIT_TESTS = Path(__file__).resolve().parent / "unit"
+
+
+def pytest_collection_modifyitems(items):
+    """Everything under tests/unit/ is the fast layer (`make test-fast`, `pytest -m fast`)."""
+    for item in items:
+        if UNIT_TESTS in Path(item.path).parents:
+            item.add_marker(pytest.mark.fast)
+
+
 WORKERS = int(os.environ.get("SEQMOD_TEST_WORKERS", os.cpu_count() or 2))
 ONLY = [a for a in os.environ.get("SEQMOD_ASSIGNMENTS", "").split(",") if a]
 
