@@ -10,8 +10,6 @@ timings) may only give points once the function's values are right.
 All dummies of an assignment are graded in one batch, with the blank notebook, through the real
 grader. (That the reference gets full marks is covered by tests/test_soundness.py.)
 """
-from pathlib import Path
-
 import nbformat
 import pytest
 
@@ -19,8 +17,6 @@ from autograder.grade import grade_all
 from autograder.sandbox import Limits
 from tests import notebooks
 from tests.conftest import selected_assignments
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _dummies(**sources):
@@ -199,6 +195,7 @@ DUMMIES = {
     "ridge_attention": RIDGE_DUMMIES,
 }
 
+# An assignment missing here fails tests/unit/test_assignment_pieces.py, naming this table.
 SPECS = [spec for spec in selected_assignments() if spec.id in DUMMIES]
 CASES = [(spec.id, label) for spec in SPECS for label in DUMMIES[spec.id]]
 
@@ -215,7 +212,7 @@ def dummy_results(tmp_path_factory):
     for spec in SPECS:
         batch = folder / spec.id / "batch"
         batch.mkdir(parents=True)
-        (batch / "blank.ipynb").write_bytes(Path(spec.student).read_bytes())
+        (batch / "blank.ipynb").write_bytes(spec.student.read_bytes())
         for label, replace in DUMMIES[spec.id].items():
             notebooks.write(dummy_notebook(spec, replace), batch / f"dummy_{label}.ipynb")
         graded = grade_all(spec.id, [batch], folder / spec.id / "out", workers=2,
