@@ -7,7 +7,7 @@ import pytest
 from autograder import assignments
 from autograder.grade import grade_all
 from autograder.sandbox import Limits
-from tests import notebooks
+from tests import budgets, notebooks
 
 UNIT_TESTS = Path(__file__).resolve().parent / "unit"
 
@@ -57,7 +57,7 @@ def soundness_results(tmp_path_factory):
             target.write_bytes(Path(path).read_bytes())
             staged[label] = target
         graded = grade_all(assignment, [folder / assignment / "batch"], folder / assignment / "out",
-                           workers=WORKERS, limits=Limits(timeout_s=240), force=True)
+                           workers=WORKERS, limits=Limits(timeout_s=budgets.budget(240)), force=True)
         by_file = {r["file"]: r for r in graded}
         results[assignment] = {label: by_file[f"{label}.ipynb"] for label in staged}
     return results

@@ -25,6 +25,7 @@ import nbformat
 from autograder.assignments import ROOT
 from autograder.grade import grade_all
 from autograder.sandbox import Limits
+from tests import budgets
 from tests.conftest import ONLY, WORKERS, selected_assignments
 from tools.make_samples import filled
 
@@ -66,7 +67,7 @@ def our_results(assignment: str) -> dict:
             for label, path in sample_paths(assignment).items():
                 shutil.copy(path, batch / f"{label}.ipynb")
             graded = grade_all(assignment, [batch], SCRATCH / "ours" / assignment / "out",
-                               workers=WORKERS, limits=Limits(timeout_s=240), force=True)
+                               workers=WORKERS, limits=Limits(timeout_s=budgets.budget(240)), force=True)
             by_file = {r["file"]: r for r in graded}
             _ours[assignment] = {label: by_file[f"{label}.ipynb"] for label in LABELS}
         return _ours[assignment]

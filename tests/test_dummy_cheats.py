@@ -15,7 +15,7 @@ import pytest
 
 from autograder.grade import grade_all
 from autograder.sandbox import Limits
-from tests import notebooks
+from tests import budgets, notebooks
 from tests.conftest import selected_assignments
 
 
@@ -216,7 +216,7 @@ def dummy_results(tmp_path_factory):
         for label, replace in DUMMIES[spec.id].items():
             notebooks.write(dummy_notebook(spec, replace), batch / f"dummy_{label}.ipynb")
         graded = grade_all(spec.id, [batch], folder / spec.id / "out", workers=2,
-                           limits=Limits(timeout_s=240), force=True)
+                           limits=Limits(timeout_s=budgets.budget(240)), force=True)
         by_file = {r["file"]: r for r in graded}
         results[spec.id] = {"blank": by_file["blank.ipynb"],
                             **{label: by_file[f"dummy_{label}.ipynb"] for label in DUMMIES[spec.id]}}
