@@ -7,7 +7,7 @@ import pytest
 from autograder import assignments
 from autograder.grade import grade_all
 from autograder.sandbox import Limits
-from tests import budgets, notebooks
+from tests import batches, budgets, notebooks
 
 UNIT_TESTS = Path(__file__).resolve().parent / "unit"
 
@@ -33,31 +33,23 @@ def mutant_module(assignment):
 
 
 @pytest.fixture(scope="session")
-def soundness_results(tmp_path_factory):
-    """Grade, once per session, every assignment's reference, blank, mutants and variants.
-
-    All notebooks go through one parallel batch (as a TA would run them), in grading mode.
-    Returns {assignment: {label: result}}.
-    """
-    folder = tmp_path_factory.mktemp("soundness")
-    paths_by_assignment = {}
-    for spec in selected_assignments():
-        module = mutant_module(spec.id)
-        paths = {"reference": spec.master, "blank": spec.student}
-        for item in [*module.MUTANTS, *module.VARIANTS]:
-            nb = notebooks.with_replacements(spec.id, item.replace)
-            paths[item.name] = notebooks.write(nb, folder / spec.id / f"{item.name}.ipynb")
-        paths_by_assignment[spec.id] = paths
+def graded_batches(tmp_path_factory):
+    """{assignment: {label: result}} for every notebook a collected module wants (tests/batches.py),
+    graded once per session in one parallel batch per assignment, in grading mode."""
+    folder = tmp_path_factory.mktemp("batches")
+    limits = Limits(timeout_s=budgets.budget(240))
     results = {}
-    for assignment, paths in paths_by_assignment.items():
-        staged = {}
-        for label, path in paths.items():
-            target = folder / assignment / "batch" / f"{label}.ipynb"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(Path(path).read_bytes())
-            staged[label] = target
-        graded = grade_all(assignment, [folder / assignment / "batch"], folder / assignment / "out",
-                           workers=WORKERS, limits=Limits(timeout_s=budgets.budget(240)), force=True)
+    for assignment, wanted in batches.WANTED.items():
+        batch = folder / assignment / "batch"
+        batch.mkdir(parents=True)
+        for label, make in wanted.items():
+            made = make()
+            if isinstance(made, Path):
+                (batch / f"{label}.ipynb").write_bytes(made.read_bytes())
+            else:
+                notebooks.write(made, batch / f"{label}.ipynb")
+        graded = grade_all(assignment, [batch], folder / assignment / "out", workers=WORKERS, limits=limits,
+                           force=True)
         by_file = {r["file"]: r for r in graded}
-        results[assignment] = {label: by_file[f"{label}.ipynb"] for label in staged}
+        results[assignment] = {label: by_file[f"{label}.ipynb"] for label in wanted}
     return results

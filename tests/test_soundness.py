@@ -2,9 +2,24 @@
 loses points where it should, and correct solutions written differently keep full marks."""
 import pytest
 
+from tests import batches, notebooks
 from tests.conftest import mutant_module, selected_assignments
 
 IDS = [spec.id for spec in selected_assignments()]
+
+# Graded with the other tests' notebooks of the same assignment (tests/batches.py).
+for _spec in selected_assignments():
+    batches.want(_spec.id, "reference", lambda spec=_spec: spec.master)
+    batches.want(_spec.id, "blank", lambda spec=_spec: spec.student)
+    for _item in [*mutant_module(_spec.id).MUTANTS, *mutant_module(_spec.id).VARIANTS]:
+        batches.want(_spec.id, _item.name,
+                     lambda spec=_spec, item=_item: notebooks.with_replacements(spec.id, item.replace))
+
+
+@pytest.fixture(scope="session")
+def soundness_results(graded_batches):
+    """{assignment: {label: result}} for the reference, the blank notebook, mutants and variants."""
+    return graded_batches
 
 
 def cases(kind):
