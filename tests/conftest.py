@@ -10,12 +10,16 @@ from autograder.sandbox import Limits
 from tests import batches, budgets, notebooks
 
 UNIT_TESTS = Path(__file__).resolve().parent / "unit"
+# Modules outside tests/unit/ that grade nothing and start no kernel.
+FAST_MODULES = {"test_wire.py", "test_trace.py", "test_environment.py"}
 
 
 def pytest_collection_modifyitems(items):
-    """Everything under tests/unit/ is the fast layer (`make test-fast`, `pytest -m fast`)."""
+    """The fast layer (`make test-fast`, `pytest -m fast`): everything under tests/unit/ and the
+    modules in FAST_MODULES."""
     for item in items:
-        if UNIT_TESTS in Path(item.path).parents:
+        path = Path(item.path)
+        if UNIT_TESTS in path.parents or (path.parent == UNIT_TESTS.parent and path.name in FAST_MODULES):
             item.add_marker(pytest.mark.fast)
 
 
