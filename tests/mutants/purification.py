@@ -100,7 +100,7 @@ def train_purifier(X, lam, steps, lr):
 '''}, loses=["q5"], keeps=["q1", "q2", "q3", "q6"], says="weight_decay = 2 lam"),
     Mutant("training_mean_loss", "averaged reconstruction loss: slow and a different minimizer", {"train_purifier":
         REFERENCE_TRAINING.replace("((X - W @ X) ** 2).sum()", "((X - W @ X) ** 2).mean()")}, loses=["q5"],
-           keeps=["q1", "q2", "q3", "q6"], says="the reconstruction loss is averaged"),
+           keeps=["q1", "q2", "q3", "q6"], says="did not reach the minimizer"),
     Mutant("training_gradients_accumulate", "never zeroes the gradient", {"train_purifier":
         REFERENCE_TRAINING.replace("        optimizer.zero_grad()\n", "")}, loses=["q5"],
            keeps=["q1", "q2", "q3", "q6"], says="zero the gradient each step"),
