@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # The stamp's name changes whenever the pins change, so an outdated .venv is refreshed.
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: install build demo test samples clean gpu-check
+.PHONY: install build demo test test-fast lint samples clean gpu-check
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
@@ -21,11 +21,20 @@ build: install
 demo: install
 	$(PY) -m autograder demo
 
+# The fast layer (unit tests of pure functions, no kernels, no grading) runs first.
+# FULL=1 checks otter's and nbgrader's scores on every assignment, not one each (see README).
 test: install
-	$(PY) -m pytest
+	$(PY) -m pytest -m fast
+	$(PY) -m pytest -m "not fast"
+
+test-fast: install
+	$(PY) -m pytest -m fast
+
+lint: install
+	$(PY) -m ruff check .
 
 samples: install
-	$(PY) tools/make_samples.py
+	$(PY) -m tools.make_samples
 
 # On a CUDA machine: CUDA tests, 20 gradings, GPU benchmarks, one summary table; elsewhere a dry run.
 # Needs no .venv: any Python with torch (the .venv's when it exists, else python3). README: Instructors.

@@ -270,7 +270,9 @@ def describe_changes(path: Path, old: bytes, new: bytes) -> list:
         elif before[key] != after[key]:
             what = [w for w, i in (("points", 0), ("visibility", 1), ("code", 2)) if before[key][i] != after[key][i]]
             lines.append(f"    ~ test {label}: {', '.join(what)} changed")
-    totals = lambda tests: {q: sum(p for (qq, _), (p, _, _) in tests.items() if qq == q) for q, _ in tests}  # noqa: E731
+    def totals(tests):
+        return {q: sum(p for (qq, _), (p, _, _) in tests.items() if qq == q) for q, _ in tests}
+
     old_totals, new_totals = totals(before), totals(after)
     for q in sorted(set(old_totals) | set(new_totals)):
         if old_totals.get(q) != new_totals.get(q):

@@ -1,7 +1,6 @@
 """`make demo`: build, run the reference notebooks, grade the sample submissions, print scores."""
 import os
 import time
-from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient

@@ -303,7 +303,8 @@ def run(args) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(report.score_table(results))
-    print(f"\nwrote {args.out / 'grades.csv'}, feedback in {args.out / 'feedback'}, summary in {args.out / 'summary.md'}")
+    print(f"\nwrote {args.out / 'grades.csv'}, feedback in {args.out / 'feedback'}, "
+          f"summary in {args.out / 'summary.md'}")
     if not results:
         print("error: no submissions found", file=sys.stderr)
         return 2

@@ -41,8 +41,13 @@ import zlib
 from pathlib import Path
 
 import nbformat
-from otter.assign.blocks import (BlockType, extract_all_fenced_otter_cells, get_cell_config, is_assignment_config_cell,
-                                 is_block_boundary_cell)
+from otter.assign.blocks import (
+    BlockType,
+    extract_all_fenced_otter_cells,
+    get_cell_config,
+    is_assignment_config_cell,
+    is_block_boundary_cell,
+)
 from otter.assign.solutions import remove_ignored_lines
 from otter.assign.utils import is_ignore_cell
 

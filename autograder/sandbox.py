@@ -338,7 +338,9 @@ def _mount_script(root: str, scratch: str, python_dirs, gpu: bool, then_exec=Tru
     it writes reaches the grader's disk. `uid`: the unprivileged uid a root grader runs the
     notebook as (None: a user namespace maps the grader's own uid to root inside).
     """
-    q = lambda p: "'" + str(p).replace("'", "'\\''") + "'"  # noqa: E731
+    def q(p):
+        return "'" + str(p).replace("'", "'\\''") + "'"
+
     owner = "" if uid is None else f",uid={int(uid)},gid={int(uid)}"
     # Private first: without a user namespace (a root grader) the new mount namespace would
     # otherwise share its mounts with the host's.

@@ -4,7 +4,6 @@ The master notebook's setup cell is marked `# COURSE SETUP` ... `# END COURSE SE
 student notebook that block becomes the cell below, so the course URL lives in one place
 (course.toml) and a notebook opened alone (e.g. on Colab) can fetch what it needs.
 """
-import nbformat
 
 from . import settings
 
@@ -121,9 +120,9 @@ def rewrite(nb, assignment: str, graded: list):
                 after = rest.split(SETUP_END, 1)[1]
             else:  # an older setup cell: its sys.path search and GRADING_MODE line are the setup
                 lines = cell.source.split("\n")
-                start = next(i for i, l in enumerate(lines) if '_folder / "autograder" / "checks"' in l)
+                start = next(i for i, line in enumerate(lines) if '_folder / "autograder" / "checks"' in line)
                 end = next(i for i in range(start, len(lines)) if lines[i].strip() == "break")
-                kept = [l for l in lines[end + 1:] if not l.startswith("GRADING_MODE =")]
+                kept = [line for line in lines[end + 1:] if not line.startswith("GRADING_MODE =")]
                 before, after = "", "\n".join(kept)
             url = settings.course("repository_url", "")
             cell.source = (before + SETUP_TEMPLATE.format(url=url, assignment=assignment, questions=questions)

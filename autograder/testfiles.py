@@ -1,10 +1,9 @@
 """Read an assignment's tests (otter's exception-based format) out of its autograder zip."""
 import inspect
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
-
 
 
 class test_case:  # noqa: N801 - same name and signature as otter's decorator

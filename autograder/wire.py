@@ -56,7 +56,10 @@ def encode(value, _depth=0):
     if isinstance(value, torch.Tensor):
         tensor = torch.Tensor.detach(value)
         device = str(tensor.device)
-        array = tensor.cpu().resolve_conj().resolve_neg().contiguous().numpy()
+        try:
+            array = tensor.cpu().resolve_conj().resolve_neg().contiguous().numpy()
+        except TypeError:  # a dtype numpy lacks, such as bfloat16
+            raise WireError(f"tensors of dtype {tensor.dtype} are not supported") from None
         return _encode_array(array, "torch", device)
     if isinstance(value, torch.dtype):
         return {"__dtype__": str(value)}

@@ -4,7 +4,6 @@ The grader (a clean process) sends requests over a pipe: describe a name, call a
 inputs, call it while counting ops, or time it. Only plain data comes back (see `wire`).
 This file must not import anything private: it is copied into the sandbox on its own.
 """
-import io
 import os
 import sys
 import time
@@ -238,7 +237,7 @@ def _encode_result(result):
     try:
         return wire.encode(result)
     except wire.WireError as error:
-        raise TypeError(f"returned a {type(result).__name__}, which cannot be checked ({error})")
+        raise TypeError(f"returned a {type(result).__name__}, which cannot be checked ({error})") from error
 
 
 def _writer():
@@ -288,7 +287,7 @@ def main():
     wire.write_message(responses, {"event": "started"})
     try:
         shell, errors, n_cells = execute_notebook(notebook)
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:  # noqa: BLE001 - any failure is reported to the grader, never fatal
         wire.write_message(responses, {"event": "failed",
                                        "error": f"{type(error).__name__}: {error}"[:1000]})
         return

@@ -202,7 +202,7 @@ def _child(request, fds):
         else:
             print(stop.code, file=sys.stderr)
             code = 1
-    except BaseException:  # noqa: BLE001
+    except BaseException:  # noqa: BLE001 - print any failure, then leave with code 1
         import traceback
         traceback.print_exc()
         code = 1

@@ -1,6 +1,6 @@
 """Course grader vs a sequential `otter run` loop, on the same submissions, in one run.
 
-    .venv/bin/python benchmarks/grading_speed.py [--assignment ssm_forward_cpu] [--copies 2]
+    .venv/bin/python -m benchmarks.grading_speed [--assignment ssm_forward_cpu] [--copies 2]
 
 Grades K copies of the sample submissions (full, partial, blank) plus the mutants of the
 assignment twice: once with plain otter-grader 7.0.0 (`otter run`, one submission after
@@ -20,15 +20,11 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from autograder import assignments  # noqa: E402
-from autograder.grade import grade_all  # noqa: E402
-from tests import notebooks  # noqa: E402
-
-sys.path.insert(0, str(ROOT / "tools"))
-from make_samples import filled  # noqa: E402
+from autograder import assignments
+from autograder.assignments import ROOT
+from autograder.grade import grade_all
+from tests import notebooks
+from tools.make_samples import filled
 
 
 def make_submissions(assignment, copies, folder: Path):

@@ -182,7 +182,8 @@ def main(argv=None):
                 err = max(err, float((out.double().cpu() - ref).abs().max() / ref.abs().max()))
             pre = ms.get("prefix", float("nan"))
             line = (f"{d:>4} {n:>6} {chunk:>5} | {ms['recursion']:>10.1f} {pre:>10.1f} {ms['prefix+sums']:>12.1f} "
-                    f"{ms['chunked']:>10.1f} | {pre / ms['recursion']:>9.1f}x {ms['prefix+sums'] / ms['recursion']:>8.1f}x "
+                    f"{ms['chunked']:>10.1f} | {pre / ms['recursion']:>9.1f}x "
+                    f"{ms['prefix+sums'] / ms['recursion']:>8.1f}x "
                     f"{ms['recursion'] / ms['chunked']:>8.1f}x {err:>8.1e}")
             lines.append(line)
             print(line, flush=True)

@@ -1,17 +1,27 @@
 import importlib
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from autograder import assignments
+from autograder.grade import grade_all
+from autograder.sandbox import Limits
+from tests import batches, budgets, notebooks
 
-from autograder import assignments  # noqa: E402
-from autograder.grade import grade_all  # noqa: E402
-from autograder.sandbox import Limits  # noqa: E402
-from tests import notebooks  # noqa: E402
+UNIT_TESTS = Path(__file__).resolve().parent / "unit"
+# Modules outside tests/unit/ that grade nothing and start no kernel.
+FAST_MODULES = {"test_wire.py", "test_trace.py", "test_environment.py"}
+
+
+def pytest_collection_modifyitems(items):
+    """The fast layer (`make test-fast`, `pytest -m fast`): everything under tests/unit/ and the
+    modules in FAST_MODULES."""
+    for item in items:
+        path = Path(item.path)
+        if UNIT_TESTS in path.parents or (path.parent == UNIT_TESTS.parent and path.name in FAST_MODULES):
+            item.add_marker(pytest.mark.fast)
+
 
 WORKERS = int(os.environ.get("SEQMOD_TEST_WORKERS", os.cpu_count() or 2))
 ONLY = [a for a in os.environ.get("SEQMOD_ASSIGNMENTS", "").split(",") if a]
@@ -40,31 +50,23 @@ def mutant_module(assignment):
 
 
 @pytest.fixture(scope="session")
-def soundness_results(tmp_path_factory):
-    """Grade, once per session, every assignment's reference, blank, mutants and variants.
-
-    All notebooks go through one parallel batch (as a TA would run them), in grading mode.
-    Returns {assignment: {label: result}}.
-    """
-    folder = tmp_path_factory.mktemp("soundness")
-    paths_by_assignment = {}
-    for spec in selected_assignments():
-        module = mutant_module(spec.id)
-        paths = {"reference": spec.master, "blank": spec.student}
-        for item in [*module.MUTANTS, *module.VARIANTS]:
-            nb = notebooks.with_replacements(spec.id, item.replace)
-            paths[item.name] = notebooks.write(nb, folder / spec.id / f"{item.name}.ipynb")
-        paths_by_assignment[spec.id] = paths
+def graded_batches(tmp_path_factory):
+    """{assignment: {label: result}} for every notebook a collected module wants (tests/batches.py),
+    graded once per session in one parallel batch per assignment, in grading mode."""
+    folder = tmp_path_factory.mktemp("batches")
+    limits = Limits(timeout_s=budgets.budget(240))
     results = {}
-    for assignment, paths in paths_by_assignment.items():
-        staged = {}
-        for label, path in paths.items():
-            target = folder / assignment / "batch" / f"{label}.ipynb"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(Path(path).read_bytes())
-            staged[label] = target
-        graded = grade_all(assignment, [folder / assignment / "batch"], folder / assignment / "out",
-                           workers=WORKERS, limits=Limits(timeout_s=240), force=True)
+    for assignment, wanted in batches.WANTED.items():
+        batch = folder / assignment / "batch"
+        batch.mkdir(parents=True)
+        for label, make in wanted.items():
+            made = make()
+            if isinstance(made, Path):
+                (batch / f"{label}.ipynb").write_bytes(made.read_bytes())
+            else:
+                notebooks.write(made, batch / f"{label}.ipynb")
+        graded = grade_all(assignment, [batch], folder / assignment / "out", workers=WORKERS, limits=limits,
+                           force=True)
         by_file = {r["file"]: r for r in graded}
-        results[assignment] = {label: by_file[f"{label}.ipynb"] for label in staged}
+        results[assignment] = {label: by_file[f"{label}.ipynb"] for label in wanted}
     return results

@@ -11,19 +11,27 @@ from pathlib import Path
 
 import nbformat
 
-ROOT = Path(__file__).resolve().parent.parent
+from autograder.assignments import ROOT
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Mutant:
     """A known-wrong solution: `replace` maps function names to new source; `loses` lists the
-    questions that must lose points (and `keeps`, optionally, questions that must stay full)."""
-    name: str
-    why: str
-    replace: dict
+    questions that must lose points, `keeps` the questions that must keep full marks, and `says`
+    a phrase the feedback must contain: the mistake, named. All are required; `loses` and `says`
+    may be empty only for a mistake this machine cannot see (e.g. one that shows on CUDA only)."""
+    name: str = field(kw_only=False)
+    why: str = field(kw_only=False)
+    replace: dict = field(kw_only=False)
     loses: list
-    keeps: list = field(default_factory=list)
-    says: str = ""  # a phrase the feedback must contain: the named mistake
+    keeps: list
+    says: str
+
+    def __post_init__(self):
+        if bool(self.loses) != bool(self.says.strip()):
+            raise ValueError(f"mutant {self.name}: a mutant that loses points must say which mistake it is")
+        if set(self.loses) & set(self.keeps):
+            raise ValueError(f"mutant {self.name}: {sorted(set(self.loses) & set(self.keeps))} both lost and kept")
 
 
 @dataclass

@@ -133,7 +133,7 @@ def test_zip_holds_tests_and_support_files(assignment):
         names = set(archive.namelist())
         assert {"run_autograder", "otter_config.json", "environment.yml"} <= names
         assert any(n.startswith("tests/") for n in names)
-        assert f"files/autograder/checks/core.py" in names
+        assert "files/autograder/checks/core.py" in names
         assert all(info.date_time == (2020, 1, 1, 0, 0, 0) for info in archive.infolist())
         assert not any(re.search(r"\d{4}_\d{2}_\d{2}T", n) for n in names)
 
@@ -148,6 +148,7 @@ def test_every_test_has_points_and_calls_the_checks_library(assignment):
 
 def test_regeneration_reports_test_and_point_changes(tmp_path):
     import io
+
     from autograder.build import describe_changes
     spec = assignments.Assignment("ssm_forward_cpu")
     old = spec.zip_path.read_bytes()

@@ -7,20 +7,15 @@ written / multiple-choice answers left as stubs. Such a notebook must score exac
 blank notebook scores: a property or diagnostic check (causality, batching, K_0 = D, op counts,
 timings) may only give points once the function's values are right.
 
-All dummies of an assignment are graded in one batch, with the blank notebook, through the real
-grader. (That the reference gets full marks is covered by tests/test_soundness.py.)
+All dummies of an assignment are graded through the real grader in the assignment's shared
+batch (tests/batches.py), with the blank notebook and the soundness tests' notebooks. (That the
+reference gets full marks is covered by tests/test_soundness.py.)
 """
-from pathlib import Path
-
 import nbformat
 import pytest
 
-from autograder.grade import grade_all
-from autograder.sandbox import Limits
-from tests import notebooks
+from tests import batches, notebooks
 from tests.conftest import selected_assignments
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _dummies(**sources):
@@ -203,6 +198,7 @@ DUMMIES = {
     "ridge_attention": RIDGE_DUMMIES,
 }
 
+# An assignment missing here fails tests/unit/test_assignment_pieces.py, naming this table.
 SPECS = [spec for spec in selected_assignments() if spec.id in DUMMIES]
 CASES = [(spec.id, label) for spec in SPECS for label in DUMMIES[spec.id]]
 
@@ -211,23 +207,19 @@ def dummy_notebook(spec, replace):
     return notebooks.with_replacements(spec.id, replace, base=nbformat.read(spec.student, as_version=4))
 
 
+# Graded with the other tests' notebooks of the same assignment (tests/batches.py).
+for _spec in SPECS:
+    batches.want(_spec.id, "blank", lambda spec=_spec: spec.student)
+    for _label, _replace in DUMMIES[_spec.id].items():
+        batches.want(_spec.id, f"dummy_{_label}", lambda spec=_spec, replace=_replace: dummy_notebook(spec, replace))
+
+
 @pytest.fixture(scope="module")
-def dummy_results(tmp_path_factory):
+def dummy_results(graded_batches):
     """{assignment: {label: result}}, with the blank student notebook as label 'blank'."""
-    folder = tmp_path_factory.mktemp("dummies")
-    results = {}
-    for spec in SPECS:
-        batch = folder / spec.id / "batch"
-        batch.mkdir(parents=True)
-        (batch / "blank.ipynb").write_bytes(Path(spec.student).read_bytes())
-        for label, replace in DUMMIES[spec.id].items():
-            notebooks.write(dummy_notebook(spec, replace), batch / f"dummy_{label}.ipynb")
-        graded = grade_all(spec.id, [batch], folder / spec.id / "out", workers=2,
-                           limits=Limits(timeout_s=240), force=True)
-        by_file = {r["file"]: r for r in graded}
-        results[spec.id] = {"blank": by_file["blank.ipynb"],
-                            **{label: by_file[f"dummy_{label}.ipynb"] for label in DUMMIES[spec.id]}}
-    return results
+    return {spec.id: {"blank": graded_batches[spec.id]["blank"],
+                      **{label: graded_batches[spec.id][f"dummy_{label}"] for label in DUMMIES[spec.id]}}
+            for spec in SPECS}
 
 
 def passed_cases(result):

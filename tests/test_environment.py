@@ -1,8 +1,7 @@
 """The pins students (conda or pip), TAs and CI install are the same."""
 import re
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from autograder.assignments import ROOT
 
 
 def pins_from_requirements():

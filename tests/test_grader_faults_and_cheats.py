@@ -4,19 +4,17 @@ One batch of real notebooks, built from the CPU SSM assignment, graded through t
 faults must each get their row with a truthful status; cheats must score no more than a blank
 notebook; honest rows in the same batch are unaffected.
 """
-import json
 import subprocess
 import zipfile
-from pathlib import Path
 
 import nbformat
 import pytest
 
+from autograder.assignments import ROOT
 from autograder.grade import grade_all
 from autograder.sandbox import Limits, grading_as_root, isolation_available
-from tests import notebooks
+from tests import budgets, notebooks
 
-ROOT = Path(__file__).resolve().parent.parent
 ASSIGNMENT = "ssm_forward_cpu"
 HIDDEN_CHECKS = ROOT / "autograder" / "hidden" / f"{ASSIGNMENT}.py"
 MASTER = ROOT / "solutions" / f"{ASSIGNMENT}.ipynb"
@@ -219,11 +217,13 @@ def batch(tmp_path_factory):
         "exits_interpreter": reference_with("import os\nos._exit(3)"),
         "segfault": reference_with("import ctypes\nctypes.string_at(0)"),
         "exhausts_memory": reference_with("hog = bytearray(64 * 1024 ** 3)"),
-        "prints_a_lot": reference_with("import sys\nline = 'x' * 1000 + '\\n'\nfor _ in range(200_000):\n    sys.stdout.write(line)"),
+        "prints_a_lot": reference_with(
+            "import sys\nline = 'x' * 1000 + '\\n'\nfor _ in range(20_000):\n    sys.stdout.write(line)"),
         "raises_at_top_level": reference_with("raise ValueError('student bug at top level')"),
         "calls_sys_exit": reference_with("import sys\nsys.exit(0)"),
         "hangs_inside_function": reference_with(HANG_ON_T1),
-        "crashes_inside_function": reference_with(HANG_ON_T1.replace("while True:\n            pass", "import ctypes\n        ctypes.string_at(0)")),
+        "crashes_inside_function": reference_with(
+            HANG_ON_T1.replace("while True:\n            pass", "import ctypes\n        ctypes.string_at(0)")),
         "leaves_processes_behind": reference_with(
             "import subprocess\nsubprocess.Popen(['sleep', '1234.5'], start_new_session=True)"),
         "escapes_group_and_parent_death": reference_with(  # then hangs in a test and is killed
@@ -266,10 +266,13 @@ def batch(tmp_path_factory):
         archive.writestr("readme.txt", "oops")
     (subs / "corrupt.zip").write_bytes(b"PK\x03\x04 truncated")
     hidden_before = HIDDEN_CHECKS.read_bytes()
-    results = grade_all(ASSIGNMENT, [subs], folder / "out", workers=2,
-                        limits=Limits(timeout_s=80, memory_mb=3072, call_timeout_s=8), force=True)
+    # Budgets that suffice on an idle machine, scaled by the load measured now: rows that must
+    # complete never race the clock; the rows that must time out never end anyway.
+    scale = budgets.scale()
+    limits = Limits(timeout_s=budgets.budget(80, scale), memory_mb=3072, call_timeout_s=budgets.budget(8, scale))
+    results = grade_all(ASSIGNMENT, [subs], folder / "out", workers=2, limits=limits, force=True)
     return {"results": {r["file"]: r for r in results}, "count": len(list(subs.iterdir())),
-            "out": folder / "out", "hidden_before": hidden_before}
+            "out": folder / "out", "hidden_before": hidden_before, "limits": limits}
 
 
 def row(batch, name):
@@ -297,7 +300,7 @@ def test_honest_rows_are_unaffected(batch):
 
 
 @pytest.mark.parametrize("name,status", [
-    ("infinite_loop", "timeout after 80 s"),
+    ("infinite_loop", "timeout after {timeout:g} s"),
     ("blames_the_sandbox", "the notebook exited the interpreter (exit code 1)"),
     ("sends_garbage", "the notebook's process sent garbage"),
     ("exits_interpreter", "the notebook exited the interpreter (exit code 3)"),
@@ -310,7 +313,7 @@ def test_honest_rows_are_unaffected(batch):
 ])
 def test_faults_get_a_truthful_status(batch, name, status):
     result = row(batch, name if "." in name else f"{name}.ipynb")
-    assert result["status"].startswith(status), result["status"]
+    assert result["status"].startswith(status.format(timeout=batch["limits"].timeout_s)), result["status"]
     assert result["total"] == 0
 
 
@@ -346,10 +349,9 @@ def test_a_broken_function_loses_only_its_own_tests(batch, name):
 
 def test_no_process_outlives_its_submission(batch):
     leftovers = subprocess.run(["pgrep", "-f", "sleep 1234.5"], capture_output=True, text=True).stdout
-    if isolation_available():
-        assert not leftovers.strip(), "a student's process survived grading"
-    else:
+    if not isolation_available():
         pytest.skip("namespaces unavailable: background processes cannot be contained here")
+    assert not leftovers.strip(), "a student's process survived grading"
 
 
 CHEATS = ["cheat_patch_comparisons", "cheat_patch_otter", "cheat_lying_tensor", "cheat_read_solutions",
@@ -431,13 +433,15 @@ def test_zygote_children_start_clean_and_unprivileged(tmp_path):
                                                              "sees_repository", "shared_memory_found"]})["names"]
     values = {name: entry["value"] for name, entry in names.items()}
     assert values["inherited"] == [False, False, "expect_close", False, False]
-    if isolation_available():
-        assert values["capabilities"] == ["0000000000000000"] * 3
-        assert values["pid"] != 1 and values["parent"] == 1, "PID 1 is the sandbox's own init, never the notebook"
-        assert values["sees_repository"] is False
-        assert values["shared_memory_found"] is False, "System V IPC is shared between sandboxes"
-        import ctypes
-        assert ctypes.CDLL(None).shmget(0x5EC0DE, 0, 0) == -1, "the sandbox's shared memory reached the host" 
+    if not isolation_available():
+        pytest.skip("namespaces unavailable: capabilities, PID 1, the host's files and System V IPC "
+                    "cannot be isolated here (memory state was checked)")
+    assert values["capabilities"] == ["0000000000000000"] * 3
+    assert values["pid"] != 1 and values["parent"] == 1, "PID 1 is the sandbox's own init, never the notebook"
+    assert values["sees_repository"] is False
+    assert values["shared_memory_found"] is False, "System V IPC is shared between sandboxes"
+    import ctypes
+    assert ctypes.CDLL(None).shmget(0x5EC0DE, 0, 0) == -1, "the sandbox's shared memory reached the host"
 
 
 def test_without_a_zygote_each_notebook_starts_a_fresh_interpreter(tmp_path):
@@ -466,41 +470,46 @@ def test_summary_shows_pass_rates_failures_and_the_slowest(batch):
         for case in data["cases"]:
             passed = sum(1 for r in batch["results"].values() for c in r["questions"][question]["cases"]
                          if c["name"] == case["name"] and c["passed"])
-            assert f"| {question} | {case['name']} | {'hidden' if case['hidden'] else 'public'} | {passed}/{count} |" in summary
+            kind = "hidden" if case["hidden"] else "public"
+            assert f"| {question} | {case['name']} | {kind} | {passed}/{count} |" in summary
     failures = summary.split("## Submissions that did not complete")[1].split("##")[0]
-    assert "- infinite_loop.ipynb: timeout after 80 s" in failures
+    timeout = batch["limits"].timeout_s
+    assert f"- infinite_loop.ipynb: timeout after {timeout:g} s" in failures
     assert "- empty.ipynb: not a notebook: the file is empty" in failures
     assert "honest.ipynb" not in failures
     slowest = summary.split("## Slowest submissions")[1].splitlines()[2]
-    assert slowest.startswith("- infinite_loop.ipynb: 8") or slowest.startswith("- infinite_loop.ipynb: 9"), slowest
+    assert slowest.startswith("- infinite_loop.ipynb: "), slowest
+    assert float(slowest.split(": ")[1].split()[0]) >= timeout, slowest
 
 
-IMPORT_PUBLIC_ANSWERS = '''
+IMPORT_GRADER_ANSWERS = '''
 try:
-    from autograder.checks.purification import normal_equation_purifier as optimal_purifier
-    print("borrowed the checker's own purifier")
+    from autograder.references.purification import optimal_purifier
+    print("borrowed the grader's own purifier")
 except ImportError as error:
     print("could not borrow:", error)
 '''
 
 
-def test_public_checks_cannot_be_imported_as_answers(tmp_path):
-    """Public check modules compute right answers to compare with (here: the purifier through the
-    normal equations). A notebook graded in the sandbox cannot import them as its own."""
-    from autograder.checks.purification import normal_equation_purifier
+def test_grader_references_cannot_be_imported_as_answers(tmp_path):
+    """The grader's references compute right answers (public checks hold none: see
+    tests/test_public_bundle.py). A notebook graded in the sandbox cannot import them as its own."""
     from autograder.hidden import purification as hidden
-    hidden.purifier_on_fresh_data(normal_equation_purifier)  # the borrowed function would pass
+    from autograder.references.purification import optimal_purifier
+    hidden.purifier_on_fresh_data(optimal_purifier)  # the borrowed function would pass
 
     blank = nbformat.read(ROOT / "notebooks" / "purification.ipynb", as_version=4)
     subs = tmp_path / "submissions"
     notebooks.write(blank, subs / "blank.ipynb")
     notebooks.write(notebooks.append_cells(nbformat.read(ROOT / "notebooks" / "purification.ipynb", as_version=4),
-                                           IMPORT_PUBLIC_ANSWERS), subs / "borrows.ipynb")
+                                           IMPORT_GRADER_ANSWERS), subs / "borrows.ipynb")
     results = {r["file"]: r for r in grade_all("purification", [subs], tmp_path / "out", workers=2,
                                                limits=Limits(timeout_s=120), force=True)}
     assert results["borrows.ipynb"]["total"] <= results["blank.ipynb"]["total"] == 0
-    if isolation_available():
-        assert "could not borrow" in results["borrows.ipynb"]["output_tail"]
+    if not isolation_available():
+        pytest.skip("namespaces unavailable: the notebook may see the repository, so the failed "
+                    "import is not checked (the score was)")
+    assert "could not borrow" in results["borrows.ipynb"]["output_tail"]
 
 
 def test_the_sandbox_library_holds_no_assignment_checks(tmp_path):
@@ -526,7 +535,7 @@ def test_a_stalled_request_pipe_cannot_hang_the_batch(batch):
     assert all(q[name]["score"] == q[name]["possible"] for name in ("q1", "q2", "q3")), result["status"]
     assert q["q4"]["score"] < q["q4"]["possible"]
     said = result["status"] + " ".join(c["message"] for c in q["q4"]["cases"])
-    assert "did not return within 8 s" in said
+    assert f"did not return within {batch['limits'].call_timeout_s:g} s" in said
 
 
 def test_forged_protocol_messages_change_nothing(batch):

@@ -13,24 +13,40 @@ import subprocess
 import sys
 import time
 import zipfile
-from pathlib import Path
+from functools import cache
 
 import nbformat
 import pytest
 
+from autograder.assignments import ROOT
 from autograder.testfiles import load_questions
-from tests import notebooks
+from tests import budgets, notebooks
 
-ROOT = Path(__file__).resolve().parent.parent
 ASSIGNMENT = "ssm_forward_cpu"
 SAMPLES = ROOT / "data" / "sample_submissions" / ASSIGNMENT
-SLOW_MARK = "sleep 25.25"  # pgrep finds the slow notebook's child process by this
+
+
+@cache
+def scale() -> float:
+    """The load factor, measured when this module's first test runs (tests/budgets.py)."""
+    return budgets.scale()
+
+
+def timeout_arg() -> str:
+    """--timeout for the batches: enough for every notebook here on an idle machine, scaled."""
+    return str(budgets.budget(120, scale()))
+
+
+def slow_mark() -> str:
+    """The slow notebook's child process (pgrep finds it by this): it must outlast three other
+    gradings, whatever the load."""
+    return f"sleep {budgets.budget(25, scale())}.25"
 
 
 def grade(subs, out, *extra, timeout=600):
     command = [sys.executable, "-m", "autograder", "grade", ASSIGNMENT, *map(str, subs), "--out", str(out),
-               "--workers", "2", "--timeout", "120", "--quiet", *extra]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+               "--workers", "2", "--timeout", timeout_arg(), "--quiet", *extra]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=budgets.budget(timeout, scale()))
     assert done.returncode == 0, done.stderr[-3000:]
     return done
 
@@ -59,7 +75,7 @@ def batch(tmp_path_factory):
     subs = folder / "submissions"
     subs.mkdir()
     slow = notebooks.append_cells(nbformat.read(SAMPLES / "full.ipynb", as_version=4),
-                                  f"import subprocess\nsubprocess.run({SLOW_MARK.split()!r})", at=2)
+                                  f"import subprocess\nsubprocess.run({slow_mark().split()!r})", at=2)
     notebooks.write(slow, subs / "0_slow.ipynb")  # sorted first: it holds one worker while the rest finish
     for name, sample in [("blank.ipynb", "blank"), ("full.ipynb", "full"), ("partial.ipynb", "partial"),
                          ("a b.ipynb", "partial"), ("a_b.ipynb", "blank")]:
@@ -79,10 +95,10 @@ def test_a_batch_killed_halfway_finishes_without_regrading(batch):
     folder, subs = batch
     out = folder / "out"
     command = [sys.executable, "-m", "autograder", "grade", ASSIGNMENT, str(subs), "--out", str(out),
-               "--workers", "2", "--timeout", "120", "--quiet"]
+               "--workers", "2", "--timeout", timeout_arg(), "--quiet"]
     grader = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               start_new_session=True)
-    give_up = time.monotonic() + 300
+    give_up = time.monotonic() + budgets.budget(300, scale())
     while len(stamps(out) if (out / "results").exists() else {}) < 3:
         assert grader.poll() is None, "the batch ended before it could be interrupted"
         assert time.monotonic() < give_up, "no results appeared"
@@ -92,7 +108,7 @@ def test_a_batch_killed_halfway_finishes_without_regrading(batch):
     before = stamps(out)
     assert "0_slow.ipynb" not in before, "the slow notebook finished before the kill; the test proves nothing"
     time.sleep(2)
-    left = subprocess.run(["pgrep", "-f", SLOW_MARK], capture_output=True, text=True).stdout
+    left = subprocess.run(["pgrep", "-f", slow_mark()], capture_output=True, text=True).stdout
     assert not left.strip(), "a notebook of the killed batch is still running"
 
     grade([subs], out)
@@ -243,7 +259,7 @@ def test_nothing_to_grade_is_an_error(tmp_path):
     (tmp_path / "empty").mkdir()
     command = [sys.executable, "-m", "autograder", "grade", ASSIGNMENT, str(tmp_path / "empty"),
                "--out", str(tmp_path / "out"), "--quiet"]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=budgets.budget(120, scale()))
     assert done.returncode == 2 and "no submissions found" in done.stderr
     assert "warning: no .ipynb or .zip files in" in done.stderr
     header = (tmp_path / "out" / "grades.csv").read_text().splitlines()
@@ -263,7 +279,7 @@ def test_rows_that_could_not_run_count_out_of_the_same_total(tmp_path):
     out = tmp_path / "out"
     command = [sys.executable, "-m", "autograder", "grade", "ssm_forward_gpu", str(subs), "--out", str(out),
                "--quiet", "--gpu-policy", "exclude"]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=budgets.budget(300, scale()))
     assert done.returncode == 0, done.stderr[-2000:]
     with open(out / "grades.csv", newline="") as handle:
         table = list(csv.reader(handle))

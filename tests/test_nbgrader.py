@@ -20,8 +20,17 @@ from nbgrader.api import Gradebook
 
 from autograder import assignments
 from autograder.nbgrader_export import case_grade_id, export, export_one
-from tests.test_otter_zip import (IDS, PROCESS_TIMEOUT_S, explain, in_kernel_points, kernel_env, our_results,
-                                  sample_paths, shipped_gpu_policy)
+from tests.ingrader import (
+    IDS,
+    PROCESS_TIMEOUT_S,
+    SPECS,
+    explain,
+    in_kernel_points,
+    kernel_env,
+    our_results,
+    sample_paths,
+    shipped_gpu_policy,
+)
 
 COURSE_ID = "seqmod"
 STUDENTS = ("full", "partial", "blank")  # one student per sample
@@ -73,7 +82,8 @@ def as_nbgrader_submission(source_nb, release_nb, sample_nb):
     nb = copy.deepcopy(release_nb)
     source_cells = {c.metadata["nbgrader"]["grade_id"]: c for c in source_nb.cells if "nbgrader" in c.metadata}
     sample_code = [c for c in sample_nb.cells if c.cell_type == "code"]
-    answered = [c for c in sample_nb.cells if c.cell_type == "markdown" and "otter_answer_cell" in c.metadata.get("tags", [])]
+    answered = [c for c in sample_nb.cells
+                if c.cell_type == "markdown" and "otter_answer_cell" in c.metadata.get("tags", [])]
     written = [c for c in nb.cells if c.cell_type == "markdown" and c.metadata.get("nbgrader", {}).get("solution")]
     for cell in nb.cells:
         meta = cell.metadata.get("nbgrader", {})
@@ -101,7 +111,7 @@ def nbgrader_scores(root, assignment: str) -> dict:
     return scores
 
 
-@pytest.mark.parametrize("assignment", IDS)
+@pytest.mark.parametrize("assignment", SPECS)
 def test_export_is_deterministic(assignment):
     spec = assignments.Assignment(assignment)
     assert export_one(spec) == export_one(spec)
@@ -152,7 +162,8 @@ def test_nbgrader_autograde_agrees_with_course_grader(course, assignment):
                 grade_id = case_grade_id(question, case)
                 assert grade_id in got, f"no nbgrader test cell {grade_id}\n{context}"
                 auto_score, max_score, _ = got[grade_id]
-                case_points = next(c["points"] for c in ours[student]["questions"][question]["cases"] if c["name"] == case)
+                case_points = next(c["points"] for c in ours[student]["questions"][question]["cases"]
+                                   if c["name"] == case)
                 assert max_score == pytest.approx(case_points), context
                 assert auto_score == pytest.approx(points), f"{grade_id}\n{context}"
                 autograded[grade_id] = auto_score

@@ -2,9 +2,24 @@
 loses points where it should, and correct solutions written differently keep full marks."""
 import pytest
 
+from tests import batches, notebooks
 from tests.conftest import mutant_module, selected_assignments
 
 IDS = [spec.id for spec in selected_assignments()]
+
+# Graded with the other tests' notebooks of the same assignment (tests/batches.py).
+for _spec in selected_assignments():
+    batches.want(_spec.id, "reference", lambda spec=_spec: spec.master)
+    batches.want(_spec.id, "blank", lambda spec=_spec: spec.student)
+    for _item in [*mutant_module(_spec.id).MUTANTS, *mutant_module(_spec.id).VARIANTS]:
+        batches.want(_spec.id, _item.name,
+                     lambda spec=_spec, item=_item: notebooks.with_replacements(spec.id, item.replace))
+
+
+@pytest.fixture(scope="session")
+def soundness_results(graded_batches):
+    """{assignment: {label: result}} for the reference, the blank notebook, mutants and variants."""
+    return graded_batches
 
 
 def cases(kind):
@@ -45,9 +60,8 @@ def test_mutant_loses_points(soundness_results, assignment, mutant):
     for question in mutant.loses:
         q = result["questions"][question]
         assert q["score"] < q["possible"], f"{mutant.why}: {question} kept full marks\n" + explain(result)
-    if mutant.says:
-        messages = " | ".join(c["message"] for q in result["questions"].values() for c in q["cases"])
-        assert mutant.says in messages, f"feedback should name the mistake ({mutant.says!r}):\n" + explain(result)
+    messages = " | ".join(c["message"] for q in result["questions"].values() for c in q["cases"])
+    assert mutant.says in messages, f"feedback should name the mistake ({mutant.says!r}):\n" + explain(result)
     for question in mutant.keeps:
         q = result["questions"][question]
         assert q["score"] == q["possible"], f"{mutant.why}: {question} lost points\n" + explain(result)

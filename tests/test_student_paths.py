@@ -21,13 +21,11 @@ import pytest
 from nbclient import NotebookClient
 
 from autograder import assignments
+from autograder.assignments import ROOT
 from autograder.checks.notebook import missing_requirements
 from autograder.checks.submit import NotReady, check_run_order
 from autograder.grade import grade_all
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tools"))
-from make_samples import filled  # noqa: E402
+from tools.make_samples import filled
 
 ASSIGNMENT = "ssm_forward_cpu"
 
@@ -105,7 +103,8 @@ def test_notebook_alone_fetches_the_library_and_checks_pass(fresh_runtime, cours
     assert checks
     for cell in checks:
         output = outputs_of(cell)
-        assert "passed" in output and "failed" not in output.lower(), json.dumps([c.outputs for c in nb.cells if c.cell_type == "code"])[:3000]
+        outputs = json.dumps([c.outputs for c in nb.cells if c.cell_type == "code"])[:3000]
+        assert "passed" in output and "failed" not in output.lower(), outputs
     assert not (tmp_path / "colab" / "autograder").exists(), "the library must come from the course URL"
 
 

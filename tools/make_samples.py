@@ -4,21 +4,19 @@ For each assignment: `full.ipynb` (every graded function filled in with the refe
 answers with math, a code block and an embedded image), `partial.ipynb` (the first half filled in,
 one weak written answer that attempts script injection), `blank.ipynb` (the untouched student notebook).
 They are what a student would hand in; the demo grades them.
+Run from the repository root: `.venv/bin/python -m tools.make_samples`.
 """
 import ast
 import base64
 import re
 import struct
-import sys
 import zlib
-from pathlib import Path
 
 import nbformat
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from autograder import assignments  # noqa: E402
-from autograder.written_questions import PLACEHOLDER  # noqa: E402
+from autograder import assignments
+from autograder.assignments import ROOT
+from autograder.written_questions import PLACEHOLDER
 
 
 def defined(source):

@@ -27,7 +27,7 @@ def script_to_notebook(text: str) -> nbformat.NotebookNode:
         if kind == "code":
             cells.append(nbformat.v4.new_code_cell(body))
             return
-        body = "\n".join(l[2:] if l.startswith("# ") else l.lstrip("#") for l in body.split("\n"))
+        body = "\n".join(line[2:] if line.startswith("# ") else line.lstrip("#") for line in body.split("\n"))
         maker = nbformat.v4.new_markdown_cell if kind == "markdown" else nbformat.v4.new_raw_cell
         cells.append(maker(body))
 
@@ -56,7 +56,7 @@ def notebook_to_script(nb) -> str:
             out += ["# %%", cell.source, ""]
         else:
             out.append(f"# %% [{cell.cell_type}]")
-            out += [("# " + l) if l else "#" for l in cell.source.split("\n")]
+            out += [("# " + line) if line else "#" for line in cell.source.split("\n")]
             out.append("")
     return "\n".join(out)
 

@@ -89,11 +89,11 @@ def as_tensor(value, name: str) -> torch.Tensor:
         items = [torch.Tensor.detach(v) for v in value]
         try:
             return torch.stack(items)
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - whatever stops stacking, the list is not one tensor
             fail(f"`{name}` returned a list of tensors of different shapes; return one torch.Tensor.")
     try:
         return torch.as_tensor(value)
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - whatever stops the conversion, the value is not a tensor
         fail(f"`{name}` should return a torch.Tensor, but it returned a {type(value).__name__}.")
 
 
@@ -222,7 +222,7 @@ def _first_mismatch(actual, reference, rtol, dims):
     index = tuple(int(i) for i in torch.nonzero(bad)[0])
     if dims:
         letters = dims.split()
-        return "; first mismatch at " + ", ".join(f"{l.lower()}={i}" for l, i in zip(letters, index))
+        return "; first mismatch at " + ", ".join(f"{letter.lower()}={i}" for letter, i in zip(letters, index))
     return f"; first mismatch at index {index}"
 
 

@@ -1,7 +1,7 @@
 """Inputs and checks shared by the two SSM assignments (CPU and GPU)."""
 import torch
 
-from .core import as_tensor, call, expect, expect_shape, fail, tolerance
+from .core import as_tensor, expect, expect_shape, fail, tolerance
 
 
 # Named slips of an SSM kernel [D, C B, C A B, ...], shared by the public checks and the references

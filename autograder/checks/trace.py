@@ -255,7 +255,7 @@ def _namespaces_of(fn, extra=None) -> list:
             todo.append(item.func)
         todo += [getattr(item, "__wrapped__", None), getattr(item, "__func__", None)]
         if not inspect.isroutine(item) and not isinstance(item, (type, functools.partial)):
-            todo.append(getattr(type(item), "__call__", None))
+            todo.append(getattr(type(item), "__call__", None))  # noqa: B004 - fetches the method to trace
     if isinstance(extra, dict) and not any(extra is n for n in found):
         found.append(extra)
     return found

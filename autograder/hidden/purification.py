@@ -1,9 +1,19 @@
 """Hidden checks for the linear purification assignment: fresh inputs, float64 references."""
-import math
 
 import torch
 
-from ..checks.core import CheckFailure, as_float, as_tensor, call, expect_close, expect_shape, fail, fresh_generator, tolerance, relative_error
+from ..checks.core import (
+    CheckFailure,
+    as_float,
+    as_tensor,
+    call,
+    expect_close,
+    expect_shape,
+    fail,
+    fresh_generator,
+    relative_error,
+    tolerance,
+)
 from ..checks.purification import compare_range, gradient_descent_settings, purifier_data
 from ..references import purification as ref
 
@@ -119,7 +129,6 @@ def _purifier_matches(optimal_purifier, cases):
     gen = fresh_generator()
     for X, lam, where, dtype in _purifier_cases(gen, cases):
         got = call(optimal_purifier, "optimal_purifier", X, lam, where=where)
-        m = X.shape[0]
         expect_close(got, ref.optimal_purifier(X, lam), "optimal_purifier", dims="m m", input_dtype=dtype,
                      mistakes=ref.purifier_mistakes(X, lam), where=where)
 
@@ -145,7 +154,8 @@ def trained_purifier_matches_closed_form(train_purifier):
     # gradient descent needs a few hundred steps there: a run that stops early shows
     for (m, n), dtype, lams, spread in [((3, 7), F64, (1.0, 3.0), None), ((2, 6), torch.float32, (1.0, 3.0), None),
                                         ((5, 5), torch.float32, (1.0, 3.0), None),
-                                        ((4, 3), F64, (0.3, 0.6), (0.2, 0.4)), ((3, 6), torch.float32, (0.3, 0.6), (0.2, 0.4))]:
+                                        ((4, 3), F64, (0.3, 0.6), (0.2, 0.4)),
+                                        ((3, 6), torch.float32, (0.3, 0.6), (0.2, 0.4))]:
         sigmas = _spectrum(gen, min(m, n))
         if spread is not None:
             sigmas[0], sigmas[-1] = 3.0, _uniform(gen, *spread)

@@ -1,9 +1,26 @@
 """Hidden checks for ridge attention: fresh inputs, float64 references, gradients, op counts."""
 import torch
 
-from ..checks.core import StudentCodeError, as_float, as_tensor, call, expect, expect_close, expect_shape, fail, fresh_generator
-from ..checks.ridge_attention import (CAUSAL_COST_OPTIONS, NONCAUSAL_COST_OPTIONS, SHERMAN_MORRISON_COST_OPTIONS,
-                                      SOLVE_OPS, cost_answer_is_an_option, parse_cost, parse_gradient_answer)
+from ..checks.core import (
+    StudentCodeError,
+    as_float,
+    as_tensor,
+    call,
+    expect,
+    expect_close,
+    expect_shape,
+    fail,
+    fresh_generator,
+)
+from ..checks.ridge_attention import (
+    CAUSAL_COST_OPTIONS,
+    NONCAUSAL_COST_OPTIONS,
+    SHERMAN_MORRISON_COST_OPTIONS,
+    SOLVE_OPS,
+    cost_answer_is_an_option,
+    parse_cost,
+    parse_gradient_answer,
+)
 from ..checks.trace import grad_call, traced_call
 from ..references import ridge_attention as ref
 
@@ -42,7 +59,8 @@ def update_mean_on_fresh_streams(update_mean):
 
 def ridge_sums_on_fresh_data(ridge_sums):
     gen = fresh_generator()
-    for n, d, d_v, lam, dtype in [(7, 3, None, 0.4, F64), (5, 4, 2, 1.7, F64), (3, 5, 6, 0.9, F32), (1, 2, 3, 2.0, F64)]:
+    for n, d, d_v, lam, dtype in [(7, 3, None, 0.4, F64), (5, 4, 2, 1.7, F64), (3, 5, 6, 0.9, F32),
+                                  (1, 2, 3, 2.0, F64)]:
         X = _randn(gen, n, d, dtype=dtype)
         Y = _randn(gen, n, dtype=dtype) if d_v is None else _randn(gen, n, d_v, dtype=dtype)
         where = f"n={n}, d={d}, " + ("scalar targets" if d_v is None else f"targets of size {d_v}") + \
@@ -91,7 +109,7 @@ def _raised(name, error, where=None):
 
 def _batched_failure(fn, name, args, extra=()):
     """When a batched call raised, tell whether the function handles a single problem."""
-    Q, K = args[0], args[1]
+    Q = args[0]
     if Q.dim() <= 2:
         return
     single = [a[(0,) * (Q.dim() - 2)] for a in args] + list(extra)
@@ -118,7 +136,7 @@ def _gradient_failure(fn, name, args, lam, error, where):
         fail(f"`{name}` raised an error (inputs: {where}): {_error_text(plain_error)}")
     try:
         fn(*args, torch.tensor(lam, dtype=args[0].dtype))
-    except Exception as tensor_error:  # noqa: BLE001
+    except Exception as tensor_error:  # noqa: BLE001 - student code
         fail(f"`{name}` works with lam a Python float but raises when lam is a 0-d tensor, as it is when "
              f"gradients are taken with respect to lam (inputs: {where}): {_error_text(tensor_error)}. Write code "
              "that works for both (lam * torch.eye(...) does).")
@@ -134,7 +152,7 @@ def ridge_matches_reference(ridge_attention):
         lam_arg = torch.tensor(lam, dtype=dtype) if lam_tensor else lam
         try:
             got = ridge_attention(Q, K, V, lam_arg)
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:  # noqa: BLE001 - student code
             _batched_failure(ridge_attention, "ridge_attention", (Q, K, V), (lam_arg,))
             _raised("ridge_attention", error, _describe(lead, n_q, n, d, d_v, lam, dtype)
                     + (" (lam given as a 0-d tensor)" if lam_tensor else ""))
@@ -157,7 +175,7 @@ def ridge_gradients_reach_all_inputs(ridge_attention):
         where = _describe(lead, n_q, n, d, d_v, lam, F64)
         try:
             out, grads = grad_call(ridge_attention, Q, K, V, lam, wrt=(0, 1, 2, 3), upstream=upstream)
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:  # noqa: BLE001 - student code
             _gradient_failure(ridge_attention, "ridge_attention", (Q, K, V), lam, error, where)
         ref_out, ref_grads = ref.ridge_attention_with_grads(Q, K, V, lam, upstream)
         expect_close(out, ref_out, "ridge_attention", where=where + ", lam a 0-d tensor with requires_grad")
@@ -338,7 +356,7 @@ def weights_match_reference(ridge_attention_weights):
         where = _describe(lead, n_q, n, d, 0, lam, dtype).replace(", d_v=0", "")
         try:
             A = ridge_attention_weights(Q, K, lam)
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:  # noqa: BLE001 - student code
             _batched_failure(ridge_attention_weights, "ridge_attention_weights", (Q, K), (lam,))
             _raised("ridge_attention_weights", error, where)
         expected = ref.ridge_attention_weights(Q, K, lam)

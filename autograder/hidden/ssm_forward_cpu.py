@@ -1,7 +1,7 @@
 """Hidden checks for the CPU SSM assignment: fresh inputs, float64 references, op counts."""
 import torch
 
-from ..checks.core import as_tensor, call, expect, expect_close, fail, fresh_generator, log2_ceil
+from ..checks.core import as_tensor, call, expect, expect_close, fresh_generator, log2_ceil
 from ..checks.ssm_common import describe, random_system
 from ..checks.trace import grows_like_log, traced_call
 from ..references import ssm as ref

@@ -11,9 +11,20 @@ import time
 
 import torch
 
-from ..checks.core import (CheckFailure, StudentCodeError, as_float, call, expect, expect_close,
-                           expect_device, fail, fresh_generator, log2_ceil, require_cuda, tolerance)
-from ..checks.ssm_common import random_system
+from ..checks.core import (
+    CheckFailure,
+    StudentCodeError,
+    as_float,
+    call,
+    expect,
+    expect_close,
+    expect_device,
+    fail,
+    fresh_generator,
+    log2_ceil,
+    require_cuda,
+    tolerance,
+)
 from ..checks.ssm_forward_gpu import random_diagonal_system, random_scan_inputs
 from ..checks.trace import CONVOLUTION_OPS, grows_like_log, timed_call, traced_call
 from ..checks.workloads import Clock, Workload

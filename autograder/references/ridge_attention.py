@@ -3,8 +3,8 @@
 Written independently of the reference solution: the non-causal outputs use the *dual* (kernel)
 form Q K^T (K K^T + lam I_n)^(-1) V, one small problem at a time, which equals the primal
 form Q (K^T K + lam I_d)^(-1) K^T V that students implement; the causal version rebuilds the
-sums of every prefix from scratch and solves it on its own (no Sherman-Morrison). Everything stays differentiable so that reference gradients come from
-autograd through these functions.
+sums of every prefix from scratch and solves it on its own (no Sherman-Morrison). Everything stays
+differentiable so that reference gradients come from autograd through these functions.
 """
 import torch
 
@@ -224,7 +224,6 @@ def causal_mistakes(Q, K, V, lam):
     Q, K, V = _f64(Q, K, V)
     lam = float(lam)
     n, d = K.shape
-    right = causal_ridge_attention(Q, K, V, lam)
     previous = [_prefix_primal(Q[t], K[:t], V[:t], lam) for t in range(n)]
     ahead = [_prefix_primal(Q[t], K[: t + 2], V[: t + 2], lam) for t in range(n)]
     out = {

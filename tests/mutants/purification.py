@@ -40,7 +40,7 @@ def reconstruction_loss(W, X):
     Mutant("reconstruction_mean", "mean of the squared residuals instead of their sum", {"reconstruction_loss": '''
 def reconstruction_loss(W, X):
     return float(((X - W @ X) ** 2).mean())
-'''}, loses=["q1", "q2"], says="mean"),
+'''}, loses=["q1", "q2"], says="mean", keeps=["q3", "q5", "q6"]),
     Mutant("reconstruction_W_transposed", "reconstructs with W^T X (invisible on the symmetric homework W)",
            {"reconstruction_loss": '''
 def reconstruction_loss(W, X):
@@ -49,7 +49,7 @@ def reconstruction_loss(W, X):
     Mutant("regularization_not_squared", "||W||_F instead of its square", {"regularization_loss": '''
 def regularization_loss(W):
     return float(torch.linalg.norm(W))
-'''}, loses=["q1", "q2"], says="not squared"),
+'''}, loses=["q1", "q2"], says="not squared", keeps=["q3", "q5", "q6"]),
     # -- the crossover -----------------------------------------------------------------------
     Mutant("crossover_inverted", "regularization gap over reconstruction gap", {"crossover_lambda": '''
 def crossover_lambda(W_a, W_b, X):
@@ -68,25 +68,25 @@ def optimal_purifier(X, lam):
 def optimal_purifier(X, lam):
     U, s, _ = torch.linalg.svd(X, full_matrices=False)
     return (U * (s / (s + lam))) @ U.T
-'''}, loses=["q3"], says="s instead of s^2"),
+'''}, loses=["q3"], says="s instead of s^2", keeps=["q1", "q2", "q5", "q6"]),
     Mutant("purifier_factors_swapped", "U^T diag U instead of U diag U^T", {"optimal_purifier": '''
 def optimal_purifier(X, lam):
     U, s, _ = torch.linalg.svd(X)
     shrink = torch.zeros(X.shape[0], dtype=X.dtype)
     shrink[: len(s)] = s ** 2 / (s ** 2 + lam)
     return U.T @ torch.diag(shrink) @ U
-'''}, loses=["q3"], says="wrong order"),
+'''}, loses=["q3"], says="wrong order", keeps=["q1", "q2", "q5", "q6"]),
     Mutant("purifier_complement", "keeps lam / (s^2 + lam), what should be removed", {"optimal_purifier": '''
 def optimal_purifier(X, lam):
     U, s, _ = torch.linalg.svd(X, full_matrices=False)
     return (U * (lam / (s ** 2 + lam))) @ U.T
-'''}, loses=["q3"], says="complement"),
+'''}, loses=["q3"], says="complement", keeps=["q1", "q2", "q5", "q6"]),
     Mutant("purifier_full_U_without_padding", "full U with only min(m, n) weights: fails when m > n",
            {"optimal_purifier": '''
 def optimal_purifier(X, lam):
     U, s, _ = torch.linalg.svd(X)
     return U @ torch.diag(s ** 2 / (s ** 2 + lam)) @ U.T
-'''}, loses=["q3"]),
+'''}, loses=["q3"], keeps=["q1", "q2", "q5", "q6"], says="shapes cannot be multiplied"),
     # -- training ----------------------------------------------------------------------------
     Mutant("training_weight_decay_lam", "weight_decay = lam: the minimizer for lam / 2", {"train_purifier": '''
 def train_purifier(X, lam, steps, lr):
@@ -99,13 +99,17 @@ def train_purifier(X, lam, steps, lr):
     return W.detach()
 '''}, loses=["q5"], keeps=["q1", "q2", "q3", "q6"], says="weight_decay = 2 lam"),
     Mutant("training_mean_loss", "averaged reconstruction loss: slow and a different minimizer", {"train_purifier":
-        REFERENCE_TRAINING.replace("((X - W @ X) ** 2).sum()", "((X - W @ X) ** 2).mean()")}, loses=["q5"]),
+        REFERENCE_TRAINING.replace("((X - W @ X) ** 2).sum()", "((X - W @ X) ** 2).mean()")}, loses=["q5"],
+           keeps=["q1", "q2", "q3", "q6"], says="did not reach the minimizer"),
     Mutant("training_gradients_accumulate", "never zeroes the gradient", {"train_purifier":
-        REFERENCE_TRAINING.replace("        optimizer.zero_grad()\n", "")}, loses=["q5"]),
+        REFERENCE_TRAINING.replace("        optimizer.zero_grad()\n", "")}, loses=["q5"],
+           keeps=["q1", "q2", "q3", "q6"], says="zero the gradient each step"),
     Mutant("training_fixed_steps", "ignores `steps` and stops after 20", {"train_purifier":
-        REFERENCE_TRAINING.replace("range(steps)", "range(20)")}, loses=["q5"]),
+        REFERENCE_TRAINING.replace("range(steps)", "range(20)")}, loses=["q5"],
+           keeps=["q1", "q2", "q3", "q6"], says="Take exactly `steps` steps"),
     Mutant("training_without_penalty", "forgets lam ||W||^2: learns the identity", {"train_purifier":
-        REFERENCE_TRAINING.replace(" + lam * (W ** 2).sum()", "")}, loses=["q5"], says="is missing"),
+        REFERENCE_TRAINING.replace(" + lam * (W ** 2).sum()", "")}, loses=["q5"], says="is missing",
+           keeps=["q1", "q2", "q3", "q6"]),
     # -- the design question -----------------------------------------------------------------
     Mutant("range_reversed", "solves each condition with the inequality flipped", {"feasible_lambda_range": '''
 def feasible_lambda_range(sigmas, k, keep, attenuate):
@@ -118,22 +122,24 @@ def feasible_lambda_range(sigmas, k, keep, attenuate):
 '''}, loses=["q6"], keeps=["q1", "q2", "q3", "q5"], says="inequalities are reversed"),
     Mutant("range_s_not_squared", "s instead of s^2", {"feasible_lambda_range":
         REFERENCE_RANGE.replace("s[k - 1] ** 2", "s[k - 1]").replace("s[k] ** 2", "s[k]")},
-        loses=["q6"], says="s instead of s^2"),
+        loses=["q6"], says="s instead of s^2", keeps=["q1", "q2", "q3", "q5"]),
     Mutant("range_open_interval", "lo == hi treated as empty", {"feasible_lambda_range":
-        REFERENCE_RANGE.replace("if lo > hi:", "if lo >= hi:")}, loses=["q6"], says="the interval is open"),
+        REFERENCE_RANGE.replace("if lo > hi:", "if lo >= hi:")}, loses=["q6"], says="the interval is open",
+           keeps=["q1", "q2", "q3", "q5"]),
     Mutant("range_not_sorted", "takes sigmas in the order given", {"feasible_lambda_range":
         REFERENCE_RANGE.replace("torch.sort(torch.as_tensor(sigmas, dtype=torch.float64).flatten(), "
                                 "descending=True).values", "torch.as_tensor(sigmas, dtype=torch.float64)")},
-        loses=["q6"], says="order given"),
+        loses=["q6"], says="order given", keeps=["q1", "q2", "q3", "q5"]),
     Mutant("range_no_empty_check", "returns (lo, hi) with lo > hi", {"feasible_lambda_range":
-        REFERENCE_RANGE.replace("    if lo > hi:\n        return None\n", "")}, loses=["q6"], says="return None"),
+        REFERENCE_RANGE.replace("    if lo > hi:\n        return None\n", "")}, loses=["q6"], says="return None",
+           keeps=["q1", "q2", "q3", "q5"]),
     Mutant("range_edge_cases_unhandled", "k = 0 indexes s[-1]; k = all runs off the end", {"feasible_lambda_range": '''
 def feasible_lambda_range(sigmas, k, keep, attenuate):
     s = torch.sort(torch.as_tensor(sigmas, dtype=torch.float64), descending=True).values
     hi = float(s[k - 1] ** 2 * (1 - keep) / keep)
     lo = float(s[k] ** 2 * (1 - attenuate) / attenuate)
     return None if lo > hi else (lo, hi)
-'''}, loses=["q6"]),
+'''}, loses=["q6"], keeps=["q1", "q2", "q3", "q5"], says="k = 0 is not handled"),
 ]
 
 VARIANTS = [

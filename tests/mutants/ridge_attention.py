@@ -107,11 +107,12 @@ def causal_ridge_attention(Q, K, V, lam):
             P = sherman_morrison(P, K[t + 1], K[t + 1]); S = S + torch.outer(K[t + 1], V[t + 1])
         rows.append((P @ Q[t]) @ S)
     return torch.stack(rows)
-'''}, loses=["q5"], says="future"),
+'''}, loses=["q5"], says="future", keeps=["q1", "q2", "q3", "q4", "q7", "q9", "q10", "q12"]),
     Mutant("causal_starts_from_identity", "recursion starts from I instead of (lam I)^-1 = I / lam", {
         "causal_ridge_attention": _causal(start="torch.eye(d, dtype=K.dtype)")},
-        loses=["q5"], says="I / lam"),
-    Mutant("causal_solves_every_prefix", "right numbers, but a d x d solve at every step", {"causal_ridge_attention": '''
+        loses=["q5"], says="I / lam", keeps=["q1", "q2", "q3", "q4", "q7", "q9", "q10", "q12"]),
+    Mutant("causal_solves_every_prefix", "right numbers, but a d x d solve at every step",
+           {"causal_ridge_attention": '''
 def causal_ridge_attention(Q, K, V, lam):
     n, d = K.shape
     gram = lam * torch.eye(d, dtype=K.dtype)
@@ -143,7 +144,7 @@ def ridge_attention_weights(Q, K, lam):
     ridge = Kt @ K + lam * torch.eye(K.shape[-1], dtype=K.dtype)
     A = Q @ torch.linalg.solve(ridge, Kt)
     return A / A.sum(-1, keepdim=True)
-'''}, loses=["q7"], says="not normalized"),
+'''}, loses=["q7"], says="not normalized", keeps=["q1", "q2", "q3", "q4", "q5", "q9", "q10", "q12"]),
     Mutant("choices_all_inputs_everywhere", "guesses that every input gets a gradient in both layers", {
         "chunked_causal_ridge_attention": REFERENCE_CHUNKED + '''
 gradient_inputs = {"ridge": ["queries", "keys", "values", "scalar"],
@@ -196,7 +197,8 @@ def ridge_attention(Q, K, V, lam):
 ]
 
 VARIANTS = [
-    Variant("inverse_loops_and_rls", "explicit inverse, a loop over leading dims, einsum, the RLS form of the recursion", {
+    Variant("inverse_loops_and_rls",
+            "explicit inverse, a loop over leading dims, einsum, the RLS form of the recursion", {
         "update_mean": '''
 def update_mean(m, x_new, n):
     return m + (x_new - m) / (n + 1)

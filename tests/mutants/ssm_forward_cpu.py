@@ -55,13 +55,13 @@ def ssm_kernel(A, B, C, D, L):
         values.append(C @ state)
         state = A @ state
     return torch.stack(values)
-'''}, loses=["q1"], says="off by one"),
+'''}, loses=["q1"], says="off by one", keeps=["q2", "q3", "q4"]),
     Mutant("kernel_hardcoded_examples", "answers hard-coded to the homework's examples", {"ssm_kernel": '''
 def ssm_kernel(A, B, C, D, L):
     if L == 4:
         return torch.tensor([float(D), 1.5, 1.2, 0.96, 0.768])
     return torch.tensor([float(D), 1.0, 0.7, 0.51])
-'''}, loses=["q1"]),
+'''}, loses=["q1"], keeps=["q2", "q3", "q4"], says="expected (7,)"),
     Mutant("unrolled_W_transposed", "W applied transposed in the loop", {"unrolled_ssm_forward": '''
 def unrolled_ssm_forward(W, U, b, x):
     N, T, _ = x.shape
@@ -81,7 +81,7 @@ def unrolled_ssm_forward(W, U, b, x):
         states.append(h)
         h = h @ W.T + x[:, t] @ U.T + b
     return torch.stack(states, dim=1)
-'''}, loses=["q2", "q4"], says="h_0"),
+'''}, loses=["q2", "q4"], says="h_0", keeps=["q1", "q3"]),
     Mutant("unrolled_without_bias", "bias b missing", {"unrolled_ssm_forward": '''
 def unrolled_ssm_forward(W, U, b, x):
     N, T, _ = x.shape
@@ -91,7 +91,7 @@ def unrolled_ssm_forward(W, U, b, x):
         h = h @ W.T + x[:, t] @ U.T
         states.append(h)
     return torch.stack(states, dim=1)
-'''}, loses=["q2", "q4"], says="bias b is missing"),
+'''}, loses=["q2", "q4"], says="bias b is missing", keeps=["q1", "q3"]),
     Mutant("unrolled_wrong_layout", "returns (N, H, T) instead of (N, T, H)", {"unrolled_ssm_forward": '''
 def unrolled_ssm_forward(W, U, b, x):
     N, T, _ = x.shape
@@ -101,7 +101,7 @@ def unrolled_ssm_forward(W, U, b, x):
         h = h @ W.T + x[:, t] @ U.T + b
         states.append(h)
     return torch.stack(states, dim=2)
-'''}, loses=["q2"], says="wrong order"),
+'''}, loses=["q2"], says="wrong order", keeps=["q1", "q3"]),
     Mutant("kernel_index0_not_identity", "conv kernel starts at W^1", {"make_conv_kernel": '''
 def make_conv_kernel(W, T):
     H = W.shape[0]
@@ -111,7 +111,7 @@ def make_conv_kernel(W, T):
         block = torch.cat([block, power @ block], dim=0)
         power = power @ power
     return block[:T].permute(1, 2, 0)
-'''}, loses=["q3"], says="index 0 should be the identity"),
+'''}, loses=["q3"], says="index 0 should be the identity", keeps=["q1", "q2"]),
     Mutant("kernel_sequential_products", "conv kernel built by T - 1 sequential products", {"make_conv_kernel": '''
 def make_conv_kernel(W, T):
     mats = [torch.eye(W.shape[0], dtype=W.dtype)]
@@ -121,7 +121,7 @@ def make_conv_kernel(W, T):
 '''}, loses=["q3"], keeps=["q1", "q2", "q4"], says="matrix products"),
     Mutant("kernel_transposed", "kernel holds (W^k)^T", {"make_conv_kernel": REFERENCE_KERNEL.replace(
         "return block[:T].permute(1, 2, 0)", "return block[:T].permute(2, 1, 0)")},
-        loses=["q3", "q4"], says="transposed"),
+        loses=["q3", "q4"], says="transposed", keeps=["q1", "q2"]),
     Mutant("conv_not_flipped", "kernel not flipped for conv1d's cross-correlation", {"conv_ssm_forward": '''
 def conv_ssm_forward(W, U, b, x):
     N, T, _ = x.shape
@@ -133,7 +133,7 @@ def conv_ssm_forward(W, U, b, x):
     Mutant("conv_calls_the_loop", "convolution forward that just calls the loop", {"conv_ssm_forward": '''
 def conv_ssm_forward(W, U, b, x):
     return unrolled_ssm_forward(W, U, b, x)
-'''}, loses=["q4"], says="ran no convolution"),
+'''}, loses=["q4"], says="ran no convolution", keeps=["q1", "q2", "q3"]),
     Mutant("conv_right_padding", "padding on the right: outputs see the future", {"conv_ssm_forward": '''
 def conv_ssm_forward(W, U, b, x):
     N, T, _ = x.shape
@@ -141,7 +141,7 @@ def conv_ssm_forward(W, U, b, x):
     weight = make_conv_kernel(W, T).flip(-1)
     z = F.pad(z.transpose(1, 2), (0, T - 1))
     return F.conv1d(z, weight).transpose(1, 2)
-'''}, loses=["q4"]),
+'''}, loses=["q4"], keeps=["q1", "q2", "q3"], says="the first output should be h_1"),
     Mutant("conv_only_power_of_two", "doubling that only works when T is a power of two", {"make_conv_kernel": '''
 def make_conv_kernel(W, T):
     H = W.shape[0]
@@ -153,7 +153,7 @@ def make_conv_kernel(W, T):
     return block.permute(1, 2, 0)
 
 import math
-'''}, loses=["q3"]),
+'''}, loses=["q3"], keeps=["q1", "q2"], says="= (H, H, T)"),
     Mutant("float32_everywhere", "casts everything to float32, failing float64 precision", {"unrolled_ssm_forward": '''
 def unrolled_ssm_forward(W, U, b, x):
     W, U, b, x = W.float(), U.float(), b.float(), x.float()
@@ -164,7 +164,7 @@ def unrolled_ssm_forward(W, U, b, x):
         h = h @ W.T + x[:, t] @ U.T + b
         states.append(h)
     return torch.stack(states, dim=1)
-'''}, loses=["q2"]),
+'''}, loses=["q2"], keeps=["q1", "q3"], says="float64): largest error"),
 ]
 
 MUTANTS += [

@@ -46,13 +46,14 @@ def unrolled_ssm_forward(W, U, b, x):
         h = h @ W.T + x[:, t] @ U.T + b
         states.append(h)
     return torch.stack(states, dim=1)
-'''}, loses=["q1"], keeps=["q2", "q4", "q6", "q8", "q9"]),
+'''}, loses=["q1"], keeps=["q2", "q4", "q6", "q8", "q9"], says="raised an error" if not CUDA else "same device"),
     Mutant("diag_kernel_exponents_on_cpu", "not device-agnostic: torch.arange(T) without device=, so on "
            "CUDA inputs the kernel mixes devices (the CPU tests cannot see it)", {"make_diag_conv_kernel": '''
 def make_diag_conv_kernel(w, T):
     exponents = torch.arange(T, dtype=w.dtype)
     return (w.unsqueeze(-1) ** exponents).unsqueeze(1)
-'''}, loses=["q6", "q7", "q8"] if CUDA else [], keeps=[] if CUDA else ["q6", "q7", "q8"]),
+'''}, loses=["q6", "q7", "q8"] if CUDA else [], keeps=[] if CUDA else ["q6", "q7", "q8"],
+           says="same device" if CUDA else ""),
     # -- cuda_time -------------------------------------------------------------------------------
     Mutant("cuda_time_without_synchronize", "wall clock around CUDA calls, no synchronisation: measures "
            "the launch (only a GPU grader can see it)", {"cuda_time": '''
@@ -81,7 +82,8 @@ def cuda_time(fn, *args, warmup=3, repeats=10):
         end.synchronize()
         times.append(start.elapsed_time(end))
     return statistics.median(times)
-'''}, loses=[] if CUDA else ["q4"], keeps=["q1", "q2", "q3", "q6", "q7", "q8", "q9"]),
+'''}, loses=[] if CUDA else ["q4"], keeps=["q1", "q2", "q3", "q6", "q7", "q8", "q9"],
+           says="raised an error" if not CUDA else ""),
     Mutant("cuda_time_in_seconds", "returns seconds instead of milliseconds", {"cuda_time": '''
 def cuda_time(fn, *args, warmup=3, repeats=10):
     for _ in range(warmup):
@@ -96,8 +98,9 @@ def cuda_time(fn, *args, warmup=3, repeats=10):
             torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
-'''}, loses=["q4"], says="not seconds"),
-    Mutant("cuda_time_ignores_arguments", "fixed counts: no warm-up, ten timed calls whatever is asked", {"cuda_time": '''
+'''}, loses=["q4"], says="not seconds", keeps=["q1", "q2", "q3", "q6", "q7", "q8", "q9"]),
+    Mutant("cuda_time_ignores_arguments", "fixed counts: no warm-up, ten timed calls whatever is asked",
+           {"cuda_time": '''
 def cuda_time(fn, *args, warmup=3, repeats=10):
     times = []
     for _ in range(10):
@@ -109,7 +112,7 @@ def cuda_time(fn, *args, warmup=3, repeats=10):
             torch.cuda.synchronize()
         times.append((time.perf_counter() - start) * 1e3)
     return statistics.median(times)
-'''}, loses=["q4"], says="warmup"),
+'''}, loses=["q4"], says="warmup", keeps=["q1", "q2", "q3", "q6", "q7", "q8", "q9"]),
     # -- the diagonal kernel and the depthwise convolution ----------------------------------------
     Mutant("diag_kernel_starts_at_w", "diagonal kernel index 0 is w, not ones", {"make_diag_conv_kernel": '''
 def make_diag_conv_kernel(w, T):
@@ -119,10 +122,10 @@ def make_diag_conv_kernel(w, T):
     Mutant("diag_kernel_flat", "diagonal kernel of shape (H, T), without the group axis", {"make_diag_conv_kernel": '''
 def make_diag_conv_kernel(w, T):
     return w.unsqueeze(-1) ** torch.arange(T, dtype=w.dtype, device=w.device)
-'''}, loses=["q6"], says="(H, 1, T)"),
+'''}, loses=["q6"], says="(H, 1, T)", keeps=["q1", "q2", "q3", "q4", "q9"]),
     Mutant("depthwise_without_groups", "conv1d with the (H, 1, T) kernel but without groups=H",
            {"diag_conv_ssm_forward": REFERENCE_DIAG_CONV.replace(", groups=H)", ")")},
-           loses=["q7"], keeps=["q6", "q8", "q9"]),
+           loses=["q7"], keeps=["q6", "q8", "q9"], says="to have 1 channels"),
     Mutant("depthwise_one_conv_per_channel", "H separate conv1d calls, one per channel", {"diag_conv_ssm_forward": '''
 def diag_conv_ssm_forward(w, U, b, x):
     N, T, _ = x.shape
@@ -141,10 +144,11 @@ def diag_conv_ssm_forward(w, U, b, x):
     z = F.pad(z.transpose(1, 2), (T - 1, 0))
     return F.conv1d(z, weight).transpose(1, 2)
 '''}, loses=["q7"], keeps=["q6", "q8"], says="would take" if not CUDA else "faster"),
-    Mutant("diag_conv_calls_the_loop", "depthwise forward that calls the loop with diag(w)", {"diag_conv_ssm_forward": '''
+    Mutant("diag_conv_calls_the_loop", "depthwise forward that calls the loop with diag(w)",
+           {"diag_conv_ssm_forward": '''
 def diag_conv_ssm_forward(w, U, b, x):
     return unrolled_ssm_forward(torch.diag(w), U, b, x)
-'''}, loses=["q7"], says="ran no convolution"),
+'''}, loses=["q7"], says="ran no convolution", keeps=["q1", "q2", "q3", "q4", "q6", "q8", "q9"]),
     # -- the FFT ---------------------------------------------------------------------------------
     Mutant("fft_without_padding", "FFT of length T: circular wrap-around", {"fft_ssm_forward": '''
 def fft_ssm_forward(w, U, b, x):
@@ -157,7 +161,7 @@ def fft_ssm_forward(w, U, b, x):
     Mutant("fft_is_a_convolution", "the FFT forward pass calls the depthwise convolution", {"fft_ssm_forward": '''
 def fft_ssm_forward(w, U, b, x):
     return diag_conv_ssm_forward(w, U, b, x)
-'''}, loses=["q8"], says="FFT"),
+'''}, loses=["q8"], says="FFT", keeps=["q1", "q2", "q3", "q4", "q6", "q7", "q9"]),
     # -- the scan --------------------------------------------------------------------------------
     Mutant("scan_sequential_loop", "the scan done as a loop over time", {"scan_ssm_forward": '''
 def scan_ssm_forward(a, u):
@@ -170,14 +174,16 @@ def scan_ssm_forward(a, u):
 '''}, loses=["q9"], keeps=["q6", "q7", "q8"], says="doublings"),
     Mutant("scan_wrong_combine_order", "combine with the later pair applied first",
            {"scan_ssm_forward": REFERENCE_SCAN.replace("V = A * V_earlier + V", "V = A_earlier * V + V_earlier")},
-           loses=["q9"]),
+           loses=["q9"],
+           keeps=["q1", "q2", "q3", "q4", "q6", "q7", "q8"], says="does not follow h_t = a_t * h_(t-1) + u_t"),
     Mutant("scan_exclusive", "exclusive scan: returns h_0 .. h_(T-1)", {"scan_ssm_forward": REFERENCE_SCAN.replace(
-        "    return V\n", "    return F.pad(V[:, :-1], (0, 0, 1, 0))\n")}, loses=["q9"], says="exclusive scan"),
+        "    return V\n", "    return F.pad(V[:, :-1], (0, 0, 1, 0))\n")}, loses=["q9"], says="exclusive scan",
+           keeps=["q1", "q2", "q3", "q4", "q6", "q7", "q8"]),
     Mutant("scan_prefix_product_trick", "h_t = P_t cumsum(u / P): under- and overflows", {"scan_ssm_forward": '''
 def scan_ssm_forward(a, u):
     P = torch.cumprod(a, dim=1)
     return P * torch.cumsum(u / P, dim=1)
-'''}, loses=["q9"]),
+'''}, loses=["q9"], keeps=["q1", "q2", "q3", "q4", "q6", "q7", "q8"], says="some a_t = 0"),
 ]
 
 VARIANTS = [
