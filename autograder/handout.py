@@ -18,8 +18,7 @@ from nbclient import NotebookClient
 
 from . import assignments, settings
 from .assignments import ROOT
-from .questions import (ANSWER_PLACEHOLDER, BEGIN_SOLUTION, BEGIN_TESTS, END_SOLUTION, END_TESTS,
-                        questions)
+from .questions import ANSWER_PLACEHOLDER, BEGIN_SOLUTION, BEGIN_TESTS, END_SOLUTION, END_TESTS, questions
 from .student_cells import SETUP_BEGIN, SETUP_END, SETUP_TEMPLATE
 
 SOLUTION_LINE_MARKER = re.compile(r"\s*# SOLUTION\s*$")  # otter's one-line solution marker
@@ -95,8 +94,9 @@ def write_handout(assignment_id: str, out: Path, timeout: int = 1800) -> list:
     from nbconvert import HTMLExporter
 
     spec = assignments.Assignment(assignment_id)
-    if assignment_id not in assignments.IDS or not spec.master.exists():
-        raise SystemExit(f"unknown assignment {assignment_id!r}; expected one of: {', '.join(assignments.IDS)}")
+    known = assignments.discover()
+    if assignment_id not in known or not spec.master.exists():
+        raise SystemExit(f"unknown assignment {assignment_id!r}; expected one of: {', '.join(known)}")
     notebook = execute(handout_notebook(nbformat.read(spec.master, as_version=4), assignment_id), timeout)
     for index, cell in enumerate(notebook.cells):
         cell["id"] = f"cell-{index:03d}"

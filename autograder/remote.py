@@ -6,11 +6,11 @@ Checks treat it like the student's function; nothing the student's code does can
 import threading
 import time
 
+from . import wire
 from .checks import trace
 from .checks.core import StudentCodeError
 from .checks.trace import OpCounts, gpu_exclusive
 from .checks.workloads import Clock
-from . import wire
 
 
 class _Ticks:

@@ -612,7 +612,7 @@ class SandboxedNotebook:
             self._drainer.join(timeout=2)  # the last words of the process, for the status
         tail = bytes(self.output[-3000:]).decode("utf-8", "replace")
         if code and not self._worker_started and "sandbox: " in tail:  # no notebook code ran yet
-            line = [l for l in tail.splitlines() if l.startswith("sandbox: ")][-1]
+            line = [s for s in tail.splitlines() if s.startswith("sandbox: ")][-1]
             return f"grader error: could not set up the sandbox ({sanitize.line(line[9:200])})"
         memory_words = ("MemoryError", "Cannot allocate memory", "std::bad_alloc",
                         "DefaultCPUAllocator: can't allocate", "out of memory")

@@ -114,7 +114,7 @@ def _print(value, depth=0):
 
 def _has_contents(cell):
     try:
-        cell.cell_contents
+        _ = cell.cell_contents
         return True
     except ValueError:
         return False

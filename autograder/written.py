@@ -27,8 +27,7 @@ from . import assignments, report
 from .submissions import collect
 from .written_questions import answers_of, written_questions
 from .written_render import code_block, escape, markdown, outputs
-from .written_scores import (WrittenRow, WrittenScores, WrittenScoresError, join_comment, parse,
-                             split_comment, to_csv)
+from .written_scores import WrittenRow, WrittenScores, WrittenScoresError, join_comment, parse, split_comment, to_csv
 
 ASSETS = Path(__file__).parent
 SAVED_FORMAT = "seqmod-written-scores"
@@ -329,7 +328,7 @@ def run(args) -> int:
     except WrittenScoresError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    for name, page in pages.items():
+    for page in pages.values():
         print(f"wrote {page}")
     print(f"scores sheet: {args.out / 'written_scores.csv'}")
     return 0

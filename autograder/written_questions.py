@@ -11,6 +11,7 @@ import nbformat
 
 from .questions import ANSWER_PLACEHOLDER as PLACEHOLDER
 from .questions import written_questions as written_questions_of_master
+
 BEGIN_MARK = "<!-- BEGIN QUESTION -->"
 END_MARK = "<!-- END QUESTION -->"
 

@@ -120,7 +120,8 @@ def _image(self, tokens, idx, options, env):
     elif (match := _DATA_URI.match(src)) is not None:
         uri = image_data_uri(match.group(1), match.group(2))
     if not uri:
-        return f'<span class="blocked">[image not shown: {escape(src[:80])}; only images embedded in the notebook are shown]</span>'
+        return (f'<span class="blocked">[image not shown: {escape(src[:80])}; '
+                'only images embedded in the notebook are shown]</span>')
     return f'<img class="student-image" src="{uri}" alt="{escape(alt)}">'
 
 

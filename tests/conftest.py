@@ -12,32 +12,28 @@ from tests import batches, budgets, notebooks
 UNIT_TESTS = Path(__file__).resolve().parent / "unit"
 # Modules outside tests/unit/ that grade nothing and start no kernel.
 FAST_MODULES = {"test_wire.py", "test_trace.py", "test_environment.py"}
+# With tests/test_cuda.py, what `pytest -m cuda` selects.
+CUDA_PARAMETRIZED_FILES = ("test_soundness.py", "test_dummy_cheats.py")
 
 
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects
 def pytest_collection_modifyitems(items):
-    """The fast layer (`make test-fast`, `pytest -m fast`): everything under tests/unit/ and the
-    modules in FAST_MODULES."""
+    """Markers from where a test lives. `fast` (`make test-fast`): everything under tests/unit/ and
+    the modules in FAST_MODULES. `cuda` (`pytest -m cuda`): the ssm_forward_gpu cases of
+    CUDA_PARAMETRIZED_FILES, which run the CUDA-only checks on a GPU and run on the CPU as usual without one."""
     for item in items:
         path = Path(item.path)
         if UNIT_TESTS in path.parents or (path.parent == UNIT_TESTS.parent and path.name in FAST_MODULES):
             item.add_marker(pytest.mark.fast)
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if path.name in CUDA_PARAMETRIZED_FILES and params.get("assignment") == "ssm_forward_gpu":
+            item.add_marker(pytest.mark.cuda)
 
 
 WORKERS = int(os.environ.get("SEQMOD_TEST_WORKERS", os.cpu_count() or 2))
 ONLY = [a for a in os.environ.get("SEQMOD_ASSIGNMENTS", "").split(",") if a]
 
 
-# On a GPU these run the CUDA-only checks of ssm_forward_gpu (timing, device-agnostic code), so
-# `pytest -m cuda` selects them with tests/test_cuda.py; without a GPU they run on the CPU as usual.
-CUDA_PARAMETRIZED_FILES = ("test_soundness.py", "test_dummy_cheats.py")
-
-
-@pytest.hookimpl(tryfirst=True)  # before `-m` deselects
-def pytest_collection_modifyitems(items):
-    for item in items:
-        params = getattr(getattr(item, "callspec", None), "params", {})
-        if item.path.name in CUDA_PARAMETRIZED_FILES and params.get("assignment") == "ssm_forward_gpu":
-            item.add_marker(pytest.mark.cuda)
 
 
 def selected_assignments():

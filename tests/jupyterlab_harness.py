@@ -190,7 +190,7 @@ class LabPage:
         }}""", {str(k): v for k, v in sources.items()})
 
     def save(self):
-        self.page.evaluate(f"async () => {{ await window.jupyterapp.commands.execute('docmanager:save'); }}")
+        self.page.evaluate("async () => { await window.jupyterapp.commands.execute('docmanager:save'); }")
         self.page.wait_for_function(f"() => !{_PANEL}.context.model.dirty")
 
     def run_cell(self, index: int):
@@ -209,7 +209,8 @@ class LabPage:
         height = self.page.evaluate(f"() => Math.max(...[{_PANEL}.content.node, ...{_PANEL}.content.node"
                                     ".querySelectorAll('*')].map(n => n.scrollHeight))")
         self.page.set_viewport_size({"width": 1400, "height": min(max(1000, height + 200), 30000)})
-        self.page.evaluate("() => { for (const n of document.querySelectorAll('*')) if (n.scrollTop) n.scrollTop = 0; }")
+        self.page.evaluate(
+            "() => { for (const n of document.querySelectorAll('*')) if (n.scrollTop) n.scrollTop = 0; }")
         self.page.wait_for_timeout(500)
         self.page.screenshot(path=str(path), full_page=True)
         self.page.set_viewport_size({"width": 1400, "height": 1000})
@@ -270,7 +271,8 @@ def figure_cells(cells) -> set:
             continue
         plotters |= {n.name for n in tree.body if isinstance(n, ast.FunctionDef) and draws(n)}
         top = [n for n in tree.body if not isinstance(n, (ast.FunctionDef, ast.ClassDef))]
-        called = {n.func.id for s in top for n in ast.walk(s) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+        called = {n.func.id for s in top for n in ast.walk(s)
+                  if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
         if any(draws(s) for s in top) or called & plotters:
             found.add(cell["index"])
     return found
@@ -299,8 +301,8 @@ def problems(cells, expect_figures=True) -> list:
 def reference_sources(spec) -> dict:
     """{cell index: source} turning the student notebook into one with the reference answers."""
     import nbformat
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
-    from make_samples import filled
+
+    from tools.make_samples import filled
     student = nbformat.read(spec.student, as_version=4)
     answered = filled(spec, 1.0)
     return {i: cell.source for i, (cell, before) in enumerate(zip(answered.cells, student.cells))

@@ -11,10 +11,8 @@ from pathlib import Path
 import pytest
 
 from autograder import sandbox
-from tests.conftest import ROOT
-
-sys.path.insert(0, str(ROOT / "tools"))
-import gpu_check  # noqa: E402
+from autograder.assignments import ROOT
+from tools import gpu_check
 
 WHEEL_SCRIPT = ROOT / "tools" / "gpu_wheels.sh"
 NO_CUDA_NOTICE = "no CUDA GPU here: dry run only"

@@ -21,7 +21,6 @@ from autograder.sandbox import Limits
 from tests import notebooks
 from tests.mutants import ssm_forward_gpu as gpu_mutants
 
-
 # -- the counter on its own ----------------------------------------------------------------------
 
 def loop_powers(W, T):

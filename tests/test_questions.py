@@ -4,10 +4,16 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_raw_cell
 
-from autograder.build import (ask_before_tell_problems, rubric_problems, student_master,
-                              unstated_key_fact_problems)
-from autograder.questions import (Question, QuestionError, RubricItem, normalize_fact, questions,
-                                  strip_course_keys, written_questions)
+from autograder.build import ask_before_tell_problems, rubric_problems, student_master, unstated_key_fact_problems
+from autograder.questions import (
+    Question,
+    QuestionError,
+    RubricItem,
+    normalize_fact,
+    questions,
+    strip_course_keys,
+    written_questions,
+)
 
 WRITTEN_CONFIG = """# BEGIN QUESTION
 name: q2
@@ -30,7 +36,8 @@ def small_master(explanation="Ridge attention solves a small linear system.", ru
         new_code_cell("def f(x):\n    # BEGIN SOLUTION\n    return x\n    # END SOLUTION"),
         new_raw_cell("# END SOLUTION"),
         new_raw_cell("# BEGIN TESTS"),
-        new_code_cell('""" # BEGIN TEST CONFIG\npoints: 1\n""" # END TEST CONFIG\ndef test_f(f):\n    assert f(1) == 1'),
+        new_code_cell('""" # BEGIN TEST CONFIG\npoints: 1\n""" # END TEST CONFIG\n'
+                      'def test_f(f):\n    assert f(1) == 1'),
         new_raw_cell("# END TESTS"),
         new_raw_cell("# END QUESTION"),
         new_markdown_cell(explanation),
@@ -113,7 +120,8 @@ def test_normalize_fact_keeps_what_changes_meaning():
 
 def test_strip_course_keys_leaves_otter_keys():
     assert strip_course_keys(WRITTEN_CONFIG) == "# BEGIN QUESTION\nname: q2\nmanual: true\npoints: 3"
-    flow = "# BEGIN QUESTION\nname: q3\nkey_facts:\n  - a\n  - b\nmanual: true\nrubric:\n- {points: 1, item: x}\npoints: 1"
+    flow = ("# BEGIN QUESTION\nname: q3\nkey_facts:\n  - a\n  - b\nmanual: true\n"
+            "rubric:\n- {points: 1, item: x}\npoints: 1")
     assert strip_course_keys(flow) == "# BEGIN QUESTION\nname: q3\nmanual: true\npoints: 1"
 
 

@@ -6,18 +6,18 @@ image, an attempted script injection, no answer at all); grading runs on them fo
 import base64
 import csv
 import hashlib
-from html import escape as html_escape
 import io
 import json
 import re
+from html import escape as html_escape
 
 import nbformat
 import pytest
 
 from autograder import written
 from autograder.__main__ import main
-from autograder.report import _plain
 from autograder.nbgrader_export import read_zip, source_notebook, split_support_files
+from autograder.report import _plain
 from autograder.written_questions import written_questions
 from autograder.written_scores import WrittenScoresError
 from tests.written_helpers import ASSIGNMENT, SAMPLES, Elements, snapshot, use_rubric_master
@@ -66,7 +66,7 @@ def test_one_page_per_question_with_every_answer(pages, questions):
     for q in questions:
         page = html[q.name]
         assert list(articles(page)) == LABELS, q.name  # every submission, in a stable order
-        for label, body in articles(page).items():
+        for body in articles(page).values():
             assert body.count('class="item"') == len(q.rubric)
             assert body.count('<textarea class="comment"') == 1
         assert '<p class="no-answer">no answer</p>' in articles(page)["blank.ipynb"]
@@ -94,7 +94,8 @@ def test_student_html_is_inert(pages):
         parsed = Elements(page)
         scripts = [attrs for tag, attrs in parsed.tags if tag == "script"]
         assert len(scripts) == 1 and "src" not in scripts[0], name  # only the page's own, inline
-        csp = next(a["content"] for t, a in parsed.tags if t == "meta" and a.get("http-equiv") == "Content-Security-Policy")
+        csp = next(a["content"] for t, a in parsed.tags
+                   if t == "meta" and a.get("http-equiv") == "Content-Security-Policy")
         digest = base64.b64encode(hashlib.sha256(parsed.scripts[0].encode()).digest()).decode()
         assert f"script-src 'sha256-{digest}'" in csp and "default-src 'none'" in csp and "img-src data:" in csp
         for tag, attrs in parsed.tags:
@@ -211,7 +212,8 @@ def graded(spec, questions, tmp_path_factory):
 
 
 def scores_csv(questions, rows):
-    lines = ["file," + ",".join(q.name for q in questions) + ",comment," + ",".join(f"{q.name} items" for q in questions)]
+    lines = ["file," + ",".join(q.name for q in questions) + ",comment,"
+             + ",".join(f"{q.name} items" for q in questions)]
     lines += rows
     return "\n".join(lines) + "\n"
 

@@ -201,7 +201,8 @@ class Check:
         code, _ = run(self.python("-c", "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 3)"),
                       limit_s, self.scratch / "device_bare.log", env=bare)
         self.rows.append(Row("device", "CUDA found without LD_LIBRARY_PATH (information)",
-                             f"{'yes' if code == 0 else 'no'}; LD_LIBRARY_PATH={os.environ.get('LD_LIBRARY_PATH', '')!r}",
+                             f"{'yes' if code == 0 else 'no'}; "
+                             f"LD_LIBRARY_PATH={os.environ.get('LD_LIBRARY_PATH', '')!r}",
                              None))
         major_minor = tuple(int(x) for x in re.findall(r"\d+", info["torch"])[:2])
         self.rows.append(Row("device", "torch >= 2.11", info["torch"], major_minor >= (2, 11)))
@@ -359,7 +360,8 @@ class Check:
             if step == "cuda tests":
                 continue
             text = log.read_text(errors="replace")
-            expected = {"gradings": "--gpu-policy", "ssm benchmark": "--json", "ridge benchmark": "--json"}.get(step, "")
+            expected = {"gradings": "--gpu-policy", "ssm benchmark": "--json",
+                        "ridge benchmark": "--json"}.get(step, "")
             wired(step, "command parses", code == 0 and expected in text,
                   text.strip().splitlines()[0][:100] if code == 0 and text.strip() else f"exit {code}:\n{tail(log)}")
         code, log = outcomes["cuda tests"]
@@ -417,7 +419,8 @@ def ssm_rows(record):
         conv = ratio(at_t[0], "unrolled", "full conv") if at_t else None
         depth = ratio(at_t[0], "full conv", "depthwise") if at_t else None
         out.append(Row(step, f"H={H}: full conv >= {SSM_CONV_SPEEDUP:g}x faster than unrolled at T={SSM_T}",
-                       f"{conv:.1f}x{cuda_note}" if conv else "not measured", conv >= SSM_CONV_SPEEDUP if conv else None))
+                       f"{conv:.1f}x{cuda_note}" if conv else "not measured",
+                       conv >= SSM_CONV_SPEEDUP if conv else None))
         out.append(Row(step, f"H={H}: depthwise >= {SSM_DEPTHWISE_SPEEDUP:g}x faster than full conv at T={SSM_T}",
                        f"{depth:.1f}x{cuda_note}" if depth else "not measured",
                        depth >= SSM_DEPTHWISE_SPEEDUP if depth else None))

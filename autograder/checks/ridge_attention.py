@@ -9,8 +9,7 @@ import re
 
 import torch
 
-from .core import (STUB_HINT, as_float, as_tensor, call, close, expect, expect_close, expect_shape, fail,
-                   fresh_generator)
+from .core import STUB_HINT, as_float, as_tensor, call, close, expect, expect_close, expect_shape, fail, fresh_generator
 from .trace import grad_call
 
 F64 = torch.float64

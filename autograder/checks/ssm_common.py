@@ -3,7 +3,6 @@ import torch
 
 from .core import as_tensor, expect, expect_shape, fail, tolerance
 
-
 # Named slips of an SSM kernel [D, C B, C A B, ...], shared by the public checks and the references
 DIRECT_TERM_SHIFTED = ("K_0 should be the direct term D; every later entry is shifted by one step "
                        "(the kernel starts [D, C B, C A B, ...], not [C B, C A B, ...])")

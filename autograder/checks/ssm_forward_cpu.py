@@ -7,8 +7,16 @@ fresh random inputs.
 import torch
 
 from .core import as_tensor, call, expect, expect_close, fresh_generator
-from .ssm_common import (LOW_RANK_NO_IDENTITY, LOW_RANK_NO_INVERSE_NORM, LOW_RANK_POWERS_FROM_A1, check_agreement,
-                         check_kernel_properties, check_recurrence, direct_term_mistakes, random_system)
+from .ssm_common import (
+    LOW_RANK_NO_IDENTITY,
+    LOW_RANK_NO_INVERSE_NORM,
+    LOW_RANK_POWERS_FROM_A1,
+    check_agreement,
+    check_kernel_properties,
+    check_recurrence,
+    direct_term_mistakes,
+    random_system,
+)
 
 SCALAR_EXAMPLE = dict(A=[[0.8]], B=[1.0], C=[1.5], D=0.0, L=4)
 SCALAR_KERNEL = [0.0, 1.5, 1.2, 0.96, 0.768]

@@ -6,7 +6,6 @@ from pathlib import Path
 
 from .notebook import grading_mode, is_stub
 
-
 RUN_ALL = ("Kernel > Restart Kernel and Run All Cells… (Colab: Runtime > Restart session and run all), "
            "save the notebook, then run this cell")
 

@@ -21,7 +21,6 @@ from ..checks.core import (
     expect_device,
     fail,
     fresh_generator,
-    log2_ceil,
     require_cuda,
     tolerance,
 )

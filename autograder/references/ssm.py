@@ -1,8 +1,12 @@
 """State-space model references: kernel, recurrence, powers of W, and mistake models."""
 import torch
 
-from ..checks.ssm_common import (LOW_RANK_NO_IDENTITY, LOW_RANK_NO_INVERSE_NORM, LOW_RANK_POWERS_FROM_A1,
-                                 direct_term_mistakes)
+from ..checks.ssm_common import (
+    LOW_RANK_NO_IDENTITY,
+    LOW_RANK_NO_INVERSE_NORM,
+    LOW_RANK_POWERS_FROM_A1,
+    direct_term_mistakes,
+)
 
 F64 = torch.float64
 

@@ -211,7 +211,8 @@ def low_rank_ssm_kernel(p, B, C, D, L):
     rest = coefficients * ((C @ p) * (p @ B))
     return torch.cat([torch.as_tensor([float(D)], dtype=p.dtype), rest])
 '''}, loses=["q9"], says="the identity part of A^k is missing"),
-    Mutant("low_rank_starts_at_CB", "low-rank kernel [CB, ...]: K_0 = D left out, entries shifted", {"low_rank_ssm_kernel": '''
+    Mutant("low_rank_starts_at_CB", "low-rank kernel [CB, ...]: K_0 = D left out, entries shifted",
+           {"low_rank_ssm_kernel": '''
 def low_rank_ssm_kernel(p, B, C, D, L):
     s = p @ p
     k = torch.arange(L + 1, dtype=p.dtype)
