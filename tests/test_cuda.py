@@ -8,7 +8,8 @@ import sys
 import pytest
 import torch
 
-from tests.conftest import ROOT, selected_assignments
+from autograder.assignments import ROOT
+from tests.conftest import selected_assignments
 
 ASSIGNMENT = "ssm_forward_gpu"
 pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]

@@ -174,7 +174,8 @@ MUTANTS += [
     Mutant("kernel_starts_at_CB_float32", "the same shifted kernel, computed in float32",
            {"ssm_kernel": KERNEL_FROM_CB.replace(
                "A = torch.as_tensor(A);", "A = torch.as_tensor(A).float();")},
-           loses=["q1"], says="K_0 should be the direct term D; every later entry is shifted by one step"),
+           loses=["q1"], keeps=["q2", "q3", "q4", "q9"],
+           says="K_0 should be the direct term D; every later entry is shifted by one step"),
     Mutant("low_rank_builds_A", "right values from the dense A = I + p p^T", {"low_rank_ssm_kernel": '''
 def low_rank_ssm_kernel(p, B, C, D, L):
     A = torch.eye(p.shape[0], dtype=p.dtype) + torch.outer(p, p)
@@ -188,7 +189,7 @@ def low_rank_ssm_kernel(p, B, C, D, L):
         values.append(C @ power @ B)
         power = power @ A
     return torch.stack(values)
-'''}, loses=["q9"], says="built an n x n matrix"),
+'''}, loses=["q9"], keeps=["q1", "q2", "q3", "q4"], says="built an n x n matrix"),
     Mutant("low_rank_matrix_free_loop", "A v = v + p (p . v) once per step: O(n L) work", {"low_rank_ssm_kernel": '''
 def low_rank_ssm_kernel(p, B, C, D, L):
     values, state = [torch.as_tensor(float(D), dtype=p.dtype)], B
@@ -196,13 +197,14 @@ def low_rank_ssm_kernel(p, B, C, D, L):
         values.append(C @ state)
         state = state + p * (p @ state)
     return torch.stack(values)
-'''}, loses=["q9"], says="multiplies a vector by A once per step"),
+'''}, loses=["q9"], keeps=["q1", "q2", "q3", "q4"], says="multiplies a vector by A once per step"),
     Mutant("low_rank_drops_inverse_norm", "A^k = I + ((1+s)^k - 1) p p^T: the 1/|p|^2 dropped (transcript 004)",
-           low_rank_with("torch.pow(1 + s, k) - 1"), loses=["q9"], says="the factor 1/|p|^2 is missing"),
+           low_rank_with("torch.pow(1 + s, k) - 1"), loses=["q9"], keeps=["q1", "q2", "q3", "q4"],
+           says="the factor 1/|p|^2 is missing"),
     Mutant("low_rank_powers_from_A1", "K_k = C A^k B: forgets that K_1 uses A^0 = I",
            low_rank_with(RIGHT_COEFFICIENTS.replace("torch.pow(1 + s, k)", "torch.pow(1 + s, k + 1)")
                          .replace("else k", "else k + 1")),
-           loses=["q9"], says="(A^0 = I)"),
+           loses=["q9"], keeps=["q1", "q2", "q3", "q4"], says="(A^0 = I)"),
     Mutant("low_rank_without_identity", "A^k written without its identity part", {"low_rank_ssm_kernel": '''
 def low_rank_ssm_kernel(p, B, C, D, L):
     s = p @ p
@@ -210,7 +212,7 @@ def low_rank_ssm_kernel(p, B, C, D, L):
     coefficients = (torch.pow(1 + s, k) - 1) / s if float(s) > 0 else k
     rest = coefficients * ((C @ p) * (p @ B))
     return torch.cat([torch.as_tensor([float(D)], dtype=p.dtype), rest])
-'''}, loses=["q9"], says="the identity part of A^k is missing"),
+'''}, loses=["q9"], keeps=["q1", "q2", "q3", "q4"], says="the identity part of A^k is missing"),
     Mutant("low_rank_starts_at_CB", "low-rank kernel [CB, ...]: K_0 = D left out, entries shifted",
            {"low_rank_ssm_kernel": '''
 def low_rank_ssm_kernel(p, B, C, D, L):
@@ -218,12 +220,13 @@ def low_rank_ssm_kernel(p, B, C, D, L):
     k = torch.arange(L + 1, dtype=p.dtype)
     coefficients = (torch.pow(1 + s, k) - 1) / s if float(s) > 0 else k
     return C @ B + coefficients * ((C @ p) * (p @ B))
-'''}, loses=["q9"], says="K_0 should be the direct term D"),
+'''}, loses=["q9"], keeps=["q1", "q2", "q3", "q4"], says="K_0 should be the direct term D"),
     Mutant("low_rank_direct_term_zero", "K_0 = 0 instead of D", {"low_rank_ssm_kernel": LOW_RANK_COEFFICIENT.format(
         coefficients=RIGHT_COEFFICIENTS).replace("[float(D)]", "[0.0]")},
-           loses=["q9"], says="K_0 should be the direct term D, not 0"),
+           loses=["q9"], keeps=["q1", "q2", "q3", "q4"], says="K_0 should be the direct term D, not 0"),
     Mutant("low_rank_divides_by_zero", "((1+s)^k - 1)/s without the limit at p = 0 (NaN)",
-           low_rank_with("(torch.pow(1 + s, k) - 1) / s"), loses=["q9"], says="limit as |p|^2 -> 0"),
+           low_rank_with("(torch.pow(1 + s, k) - 1) / s"), loses=["q9"], keeps=["q1", "q2", "q3", "q4"],
+           says="limit as |p|^2 -> 0"),
 ]
 
 VARIANTS = [
