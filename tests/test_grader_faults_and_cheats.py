@@ -285,7 +285,7 @@ def full(result):
 
 def test_one_row_per_input(batch):
     lines = (batch["out"] / "grades.csv").read_text().strip().splitlines()
-    assert lines[0].startswith("file,q1,q2,q3,q4,total_points_earned,percent_correct,grading_status")
+    assert lines[0].startswith("file,q1,q2,q3,q4,q9,total_points_earned,percent_correct,grading_status")
     assert lines[1].startswith("points-per-question,")
     assert len(lines) - 2 == batch["count"] == len(batch["results"])
     assert len(list((batch["out"] / "feedback").glob("*.md"))) == batch["count"]
