@@ -263,7 +263,8 @@ def test_nothing_to_grade_is_an_error(tmp_path):
     assert done.returncode == 2 and "no submissions found" in done.stderr
     assert "warning: no .ipynb or .zip files in" in done.stderr
     header = (tmp_path / "out" / "grades.csv").read_text().splitlines()
-    assert header[0].startswith("file,q1,q2,q3,q4,total_points_earned") and header[1].startswith("points-per-question")
+    assert header[0].startswith("file,q1,q2,q3,q4,q9,total_points_earned")
+    assert header[1].startswith("points-per-question")
 
 
 def test_rows_that_could_not_run_count_out_of_the_same_total(tmp_path):
