@@ -16,10 +16,10 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-from . import assignments, settings
+from . import assignments
 from .assignments import ROOT
 from .questions import ANSWER_PLACEHOLDER, BEGIN_SOLUTION, BEGIN_TESTS, END_SOLUTION, END_TESTS, questions
-from .student_cells import SETUP_BEGIN, SETUP_END, SETUP_TEMPLATE
+from .student_cells import SETUP_BEGIN, SETUP_END, setup_cell_source
 
 SOLUTION_LINE_MARKER = re.compile(r"\s*# SOLUTION\s*$")  # otter's one-line solution marker
 
@@ -33,8 +33,7 @@ def _setup_cell(source: str, assignment: str) -> str:
     """The student notebook's setup block in place of the master's, so the handout runs on its own."""
     before, rest = source.split(SETUP_BEGIN, 1)
     after = rest.split(SETUP_END, 1)[1]
-    url = settings.course("repository_url", "")
-    return (before + SETUP_TEMPLATE.format(url=url, assignment=assignment) + after.lstrip("\n")).strip()
+    return setup_cell_source(before, after, assignment, questions={})
 
 
 def _rubric_cell(question):

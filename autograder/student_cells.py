@@ -105,6 +105,17 @@ def graded_questions(nb, graded) -> dict:
     return questions
 
 
+def setup_cell_source(before: str, after: str, assignment: str, questions: dict) -> str:
+    """The student's setup cell: the master's code around the setup block, with the generated block between.
+
+    `questions` maps each graded function to the question that asks for it (the stub guard's table);
+    a notebook in which every function is written (the solutions handout) passes an empty one.
+    """
+    url = settings.course("repository_url", "")
+    block = SETUP_TEMPLATE.format(url=url, assignment=assignment, questions=questions)
+    return (before + block + after.lstrip("\n")).strip()
+
+
 def rewrite(nb, assignment: str, graded: list):
     """Apply the generated cells to an otter-generated student notebook (in place)."""
     notebook = f"{assignment}.ipynb"
@@ -124,9 +135,7 @@ def rewrite(nb, assignment: str, graded: list):
                 end = next(i for i in range(start, len(lines)) if lines[i].strip() == "break")
                 kept = [line for line in lines[end + 1:] if not line.startswith("GRADING_MODE =")]
                 before, after = "", "\n".join(kept)
-            url = settings.course("repository_url", "")
-            cell.source = (before + SETUP_TEMPLATE.format(url=url, assignment=assignment, questions=questions)
-                           + after.lstrip("\n")).strip()
+            cell.source = setup_cell_source(before, after, assignment, questions)
             setup_index = index
         elif cell.source.startswith("# Initialize Otter"):
             cell.source = INIT_TEMPLATE.format(notebook=notebook)

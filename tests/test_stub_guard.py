@@ -1,5 +1,6 @@
 """The student notebook's helpers, in a real IPython shell: the stub guard and the submit cell's checks."""
 import ast
+import sys
 
 import matplotlib
 import nbformat
@@ -18,6 +19,9 @@ def shell(monkeypatch):
     from IPython.core.interactiveshell import InteractiveShell
     monkeypatch.delenv("SEQMOD_GRADING", raising=False)
     monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    # IPython installs its own __main__ without a __spec__, which breaks every later process pool
+    # (multiprocessing's forkserver reads __main__.__spec__); put pytest's back afterwards.
+    monkeypatch.setitem(sys.modules, "__main__", sys.modules["__main__"])
     shell = InteractiveShell.instance()
     shell.ast_transformers[:] = []
     shell.reset()

@@ -10,7 +10,7 @@ import re
 import torch
 
 from .core import STUB_HINT, as_float, as_tensor, call, close, expect, expect_close, expect_shape, fail, fresh_generator
-from .trace import grad_call
+from .trace import expect_countable, grad_call
 
 F64 = torch.float64
 
@@ -199,6 +199,7 @@ def ridge_attention_solves_normal_equations(ridge_attention):
         out = call(ridge_attention, "ridge_attention", Q, K, V, lam)
         expect_close(out, Q @ W, "ridge_attention", dims="n_q d_v", rtol=1e-6,
                      where=f"3 random queries, n={n}, d={d}: each output row should be q^T W")
+    expect_countable(ridge_attention, Q, K, V, lam, name="ridge_attention")
 
 
 def ridge_attention_handles_batches(ridge_attention):
@@ -245,6 +246,7 @@ def sherman_morrison_inverts_update(sherman_morrison):
                      "u and v are swapped: the left factor is M^(-1) u": M_inv - torch.outer(M_inv @ v, u @ M_inv)
                      / (1 + u @ M_inv @ v),
                  })
+    expect_countable(sherman_morrison, M_inv, u, v, name="sherman_morrison")
 
 
 # -- causal ridge attention -------------------------------------------------------------------------
@@ -274,6 +276,8 @@ def causal_matches_prefix_solves(causal_ridge_attention):
         expect_close(got, prefix_solutions(Q, K, V, lam), "causal_ridge_attention", dims="n d_v",
                      rtol=1e-8, mistakes=_causal_hints(Q, K, V, lam),
                      where=f"n={n}, d={d}, d_v={d_v}, lam={lam}")
+    Q, K, V = _random(gen, 6, 3), _random(gen, 6, 3), _random(gen, 6, 2)
+    expect_countable(causal_ridge_attention, Q, K, V, 0.5, name="causal_ridge_attention")
 
 
 # -- weights -----------------------------------------------------------------------------------------
@@ -306,6 +310,7 @@ def chunked_matches_prefix_solves(chunked_causal_ridge_attention):
         expect_close(got, prefix_solutions(Q, K, V, lam), "chunked_causal_ridge_attention", dims="n d_v",
                      rtol=1e-8, mistakes=_causal_hints(Q, K, V, lam),
                      where=f"n={n}, d={d}, d_v={d_v}, chunk_size={chunk}")
+    expect_countable(chunked_causal_ridge_attention, Q, K, V, lam, chunk, name="chunked_causal_ridge_attention")
 
 
 # -- re-factorized recursion ----------------------------------------------------------------------------
@@ -318,3 +323,5 @@ def refactored_matches_prefix_solves(refactored_causal_ridge_attention):
         expect_close(got, prefix_solutions(Q, K, V, lam), "refactored_causal_ridge_attention", dims="n d_v",
                      rtol=1e-8, mistakes=_causal_hints(Q, K, V, lam),
                      where=f"n={n}, d={d}, d_v={d_v}, refactor_every={every}, float64")
+    expect_countable(refactored_causal_ridge_attention, Q, K, V, lam, every,
+                     name="refactored_causal_ridge_attention")

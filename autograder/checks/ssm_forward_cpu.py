@@ -17,6 +17,7 @@ from .ssm_common import (
     direct_term_mistakes,
     random_system,
 )
+from .trace import expect_countable
 
 SCALAR_EXAMPLE = dict(A=[[0.8]], B=[1.0], C=[1.5], D=0.0, L=4)
 SCALAR_KERNEL = [0.0, 1.5, 1.2, 0.96, 0.768]
@@ -87,6 +88,7 @@ def conv_kernel_is_powers_of_W(make_conv_kernel):
         W, *_ = random_system(gen, 1, 1, 1, H)
         kernel = call(make_conv_kernel, "make_conv_kernel", W, T)
         check_kernel_properties(kernel, W, T, "make_conv_kernel")
+    expect_countable(make_conv_kernel, W, T, name="make_conv_kernel")
 
 
 def conv_agrees_with_unrolled(conv_ssm_forward, unrolled_ssm_forward):
@@ -97,6 +99,8 @@ def conv_agrees_with_unrolled(conv_ssm_forward, unrolled_ssm_forward):
         check_recurrence(out, W, U, b, x, "conv_ssm_forward")
         loop = call(unrolled_ssm_forward, "unrolled_ssm_forward", W, U, b, x)
         check_agreement(out, loop, "conv_ssm_forward", "unrolled_ssm_forward", torch.float64)
+    W, U, b, x = random_system(gen, 2, 7, 3, 4)
+    expect_countable(conv_ssm_forward, W, U, b, x, name="conv_ssm_forward")
 
 
 def low_rank_kernel_matches_examples(low_rank_ssm_kernel):
@@ -115,3 +119,5 @@ def low_rank_kernel_matches_examples(low_rank_ssm_kernel):
                     **{hint: torch.tensor(wrong, dtype=torch.float64) for hint, wrong in slips.items()}}
         expect_close(got, torch.tensor(expected, dtype=torch.float64),
                      "low_rank_ssm_kernel", mistakes=mistakes, rtol=1e-6, where=where)
+    p, B, C = (torch.linspace(-0.3, 0.3, 8, dtype=torch.float64) + shift for shift in (0.0, 0.5, -0.5))
+    expect_countable(low_rank_ssm_kernel, p, B, C, 0.5, 40, name="low_rank_ssm_kernel")

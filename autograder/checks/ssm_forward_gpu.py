@@ -11,6 +11,7 @@ import torch
 from .core import CheckFailure, as_float, as_tensor, call, expect, expect_shape, fail, fresh_generator, tolerance
 from .ssm_common import check_agreement, check_recurrence
 from .ssm_forward_cpu import conv_agrees_with_unrolled, conv_kernel_is_powers_of_W, unrolled_follows_recurrence
+from .trace import expect_countable
 from .workloads import Clock
 
 __all__ = [
@@ -112,6 +113,7 @@ def diag_conv_agrees_with_unrolled(diag_conv_ssm_forward, unrolled_ssm_forward):
         check_recurrence(out, torch.diag(w), U, b, x, "diag_conv_ssm_forward")
         loop = call(unrolled_ssm_forward, "unrolled_ssm_forward", torch.diag(w), U, b, x)
         check_agreement(out, loop, "diag_conv_ssm_forward", "unrolled_ssm_forward", torch.float64)
+    expect_countable(diag_conv_ssm_forward, w, U, b, x, name="diag_conv_ssm_forward")
 
 
 def _diagonal_recurrence(w, U, b, x):
@@ -139,6 +141,7 @@ def fft_follows_recurrence(fft_ssm_forward):
                  "of a circular convolution: an FFT of length n wraps the end of the sequence around to the "
                  "start. Zero-pad to a length n of at least 2T - 1.")
         check_recurrence(out, torch.diag(w), U, b, x, "fft_ssm_forward")
+    expect_countable(fft_ssm_forward, w, U, b, x, name="fft_ssm_forward")
 
 
 # -- the scan ----------------------------------------------------------------------------------
@@ -173,3 +176,4 @@ def scan_follows_recurrence(scan_ssm_forward):
         a, u = random_scan_inputs(gen, N, T, H)
         out = call(scan_ssm_forward, "scan_ssm_forward", a, u)
         check_scan(out, a, u, "scan_ssm_forward")
+    expect_countable(scan_ssm_forward, a, u, name="scan_ssm_forward")

@@ -414,8 +414,23 @@ class OutsideTorch(CheckFailure):
 
     def __init__(self, what, name="this function"):
         self.reason = what
-        super().__init__(f"`{name}`: {what}; write this with torch operations so its structure can be "
-                         "checked.")
+        super().__init__(f"`{name}`: {what}; the hidden tests count torch operations only, so write this "
+                         "with torch operations (a Python loop is fine, as long as the values it computes "
+                         "are tensors: keep `s = p @ p` a 0-d tensor rather than `float(p @ p)`).")
+
+
+def expect_countable(fn, *args, name, **kwargs):
+    """Public feedback for a function whose structure the hidden tests count: fail now, saying why,
+    when part of its work happens outside torch, where no count can see it (the hidden structure
+    tests would score it 0). Returns what `fn` returned."""
+    remote = getattr(fn, "traced_call", None)
+    if remote is not None:
+        result, counts = remote(*args, **kwargs)
+    else:
+        result, counts = count_ops_locally(fn, *args, **kwargs)
+    if counts.outside and not TRUST_MEASUREMENTS:
+        raise OutsideTorch(counts.outside, name)
+    return result
 
 
 def judge_measurement(counts, name):

@@ -227,6 +227,17 @@ def low_rank_ssm_kernel(p, B, C, D, L):
     Mutant("low_rank_divides_by_zero", "((1+s)^k - 1)/s without the limit at p = 0 (NaN)",
            low_rank_with("(torch.pow(1 + s, k) - 1) / s"), loses=["q9"], keeps=["q1", "q2", "q3", "q4"],
            says="limit as |p|^2 -> 0"),
+    Mutant("low_rank_python_floats", "right values, but the scalar recurrence in Python floats: uncountable",
+           {"low_rank_ssm_kernel": '''
+def low_rank_ssm_kernel(p, B, C, D, L):
+    s, cb = float(p @ p), float(C @ B)
+    cross = float(C @ p) * float(p @ B)
+    values, coefficient = [float(D)], 0.0
+    for _ in range(L):
+        values.append(cb + coefficient * cross)
+        coefficient = coefficient * (1 + s) + 1
+    return torch.tensor(values, dtype=p.dtype)
+'''}, loses=["q9"], keeps=["q1", "q2", "q3", "q4"], says="keep `s = p @ p` a 0-d tensor"),
 ]
 
 VARIANTS = [
@@ -294,16 +305,15 @@ def make_conv_kernel(W, T):
 
 VARIANTS += [
     Variant("low_rank_closed_form_pow", "closed form with torch.pow", low_rank_with(RIGHT_COEFFICIENTS)),
-    Variant("low_rank_scalar_recurrence", "c_(k+1) = (1 + s) c_k + 1 with Python floats, a loop over L",
+    Variant("low_rank_scalar_recurrence", "c_(k+1) = (1 + s) c_k + 1 on 0-d tensors, a loop over L",
             {"low_rank_ssm_kernel": '''
 def low_rank_ssm_kernel(p, B, C, D, L):
-    s, cb = float(p @ p), float(C @ B)
-    cross = float(C @ p) * float(p @ B)
-    values, coefficient = [float(D)], 0.0
+    s, cb, cross = p @ p, C @ B, (C @ p) * (p @ B)
+    values, coefficient = [torch.as_tensor(D, dtype=p.dtype)], torch.zeros((), dtype=p.dtype)
     for _ in range(L):
         values.append(cb + coefficient * cross)
         coefficient = coefficient * (1 + s) + 1
-    return torch.tensor(values, dtype=p.dtype)
+    return torch.stack(values)
 '''}),
     Variant("low_rank_cumprod", "powers of 1 + s by cumprod, coefficients by cumsum", {"low_rank_ssm_kernel": '''
 def low_rank_ssm_kernel(p, B, C, D, L):

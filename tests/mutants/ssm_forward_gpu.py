@@ -171,7 +171,7 @@ def scan_ssm_forward(a, u):
         h = a[:, t] * h + u[:, t]
         states.append(h)
     return torch.stack(states, dim=1)
-'''}, loses=["q9"], keeps=["q6", "q7", "q8"], says="doublings"),
+'''}, loses=["q9"], keeps=["q6", "q7", "q8"], says="loops over time"),
     Mutant("scan_wrong_combine_order", "combine with the later pair applied first",
            {"scan_ssm_forward": REFERENCE_SCAN.replace("V = A * V_earlier + V", "V = A_earlier * V + V_earlier")},
            loses=["q9"],
