@@ -9,10 +9,19 @@ another, the way it works without Docker) and once with `python -m autograder gr
 Absolute times depend on the machine and its load; the ratio from one run is the figure.
 With SEQMOD_ZYGOTE=off the course grader starts a fresh interpreter per submission (no warm
 zygote), which shows how much of the speed-up the shared, read-only start-up accounts for.
+
+    .venv/bin/python -m benchmarks.grading_speed --assignment ssm_forward_gpu --baseline 7995d1d
+
+compares the course grader with itself instead of with otter: the same submissions are graded by
+the grader of an earlier commit (exported to a temporary folder with `git archive`) and by this
+tree's, alternately, `--rounds` times each. Prints the best wall time and the CPU time (user +
+system, all processes) of each side and their ratios; CPU time moves less than wall time when the
+machine is busy.
 """
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -56,12 +65,69 @@ def otter_loop(spec, paths, out: Path):
     return scores
 
 
+def _cpu_seconds_of_children() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed_grade(tree: Path, assignment, folder: Path, out: Path, workers: int):
+    """Grade `folder` with the grader of `tree` in a child process: (wall s, CPU s, {file: total})."""
+    if out.exists():
+        shutil.rmtree(out)
+    wall, cpu = time.monotonic(), _cpu_seconds_of_children()
+    subprocess.run([sys.executable, "-m", "autograder", "grade", assignment, str(folder), "--out", str(out),
+                    "--workers", str(workers), "--force", "--quiet"], cwd=tree, check=False,
+                   env={**os.environ, "PYTHONPATH": str(tree)}, capture_output=True, text=True)
+    wall, cpu = time.monotonic() - wall, _cpu_seconds_of_children() - cpu
+    totals = {}
+    for path in sorted(out.glob("**/*.json")):
+        try:
+            record = json.loads(path.read_text())
+        except ValueError:
+            continue
+        if isinstance(record, dict) and "file" in record and "total" in record:
+            totals[record["file"]] = record["total"]
+    return wall, cpu, totals
+
+
+def compare_with_baseline(args):
+    """This tree's grader against an earlier commit's, on the same submissions, alternately."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        baseline = tmp / "baseline"
+        baseline.mkdir()
+        archive = subprocess.run(["git", "archive", args.baseline], cwd=ROOT, check=True, capture_output=True)
+        subprocess.run(["tar", "-x", "-C", str(baseline)], input=archive.stdout, check=True)
+        paths = make_submissions(args.assignment, args.copies, tmp / "subs")
+        print(f"{len(paths)} submissions of {args.assignment}, {os.cpu_count()} cores, {args.workers} workers, "
+              f"load average {os.getloadavg()[0]:.1f}; baseline {args.baseline}, {args.rounds} rounds each")
+        best = {"baseline": [float("inf"), float("inf")], "this tree": [float("inf"), float("inf")]}
+        totals = {}
+        for round_ in range(args.rounds):
+            order = [("baseline", baseline), ("this tree", ROOT)]
+            for label, tree in order if round_ % 2 == 0 else order[::-1]:
+                wall, cpu, totals[label] = timed_grade(tree, args.assignment, tmp / "subs", tmp / "out", args.workers)
+                best[label] = [min(best[label][0], wall), min(best[label][1], cpu)]
+                print(f"  round {round_ + 1}, {label:9}: {wall:7.1f} s wall, {cpu:7.1f} s CPU")
+    (base_wall, base_cpu), (wall, cpu) = best["baseline"], best["this tree"]
+    print(f"baseline : {base_wall:7.1f} s wall, {base_cpu:7.1f} s CPU (best of {args.rounds})")
+    print(f"this tree: {wall:7.1f} s wall, {cpu:7.1f} s CPU (best of {args.rounds})")
+    print(f"this tree / baseline: {wall / base_wall:.3f} wall, {cpu / base_cpu:.3f} CPU")
+    differ = sorted(f for f in totals["this tree"] if totals["baseline"].get(f) != totals["this tree"][f])
+    print(f"totals differ on {len(differ)} of {len(totals['this tree'])} submissions"
+          + (f" (questions changed since the baseline?): {', '.join(differ[:8])}" if differ else ""))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--assignment", default="ssm_forward_cpu")
     parser.add_argument("--copies", type=int, default=2)
     parser.add_argument("--workers", type=int, default=os.cpu_count())
+    parser.add_argument("--baseline", metavar="REF", help="compare with the grader of this git commit, not otter")
+    parser.add_argument("--rounds", type=int, default=2, help="gradings per side with --baseline")
     args = parser.parse_args()
+    if args.baseline:
+        return compare_with_baseline(args)
     spec = assignments.get(args.assignment)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
