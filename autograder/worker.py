@@ -60,7 +60,7 @@ MEASURED = {
                                 "_Counter.__torch_dispatch__", "_Counter.__init__", "_Counter.depends",
                                 "_Counter.produced", "_ExcludedHelper.__call__", "_ExcludedHelper.verify",
                                 "_bypassed", "_disagreement", "_tensors", "_storage", "_same_values",
-                                "_namespaces_of", "_normalize_exclusions", "_Profile", "OpCounts",
+                                "_namespaces_of", "_normalize_exclusions", "_Profile", "OpCounts", "_product_work",
                                 "OpCounts.to_dict", "OpCounts.compute", "BOOKKEEPING_OPS", "IMPORT_OPS",
                                 "_QUIET_OPS", "_KINDS", "MATRIX_PRODUCT_OPS", "CONVOLUTION_OPS",
                                 "FFT_OPS", "AGREEMENT_MARGIN", "IMPORT_LIMIT", "_ExcludedHelper"],

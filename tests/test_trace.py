@@ -63,6 +63,40 @@ def test_counts_cross_the_wire_and_reject_garbage():
     assert OpCounts.from_dict(None).total() == 0 and OpCounts.from_dict(["mm"]).total() == 0
 
 
+def test_product_work_is_the_multiply_adds_of_each_product():
+    gen = torch.Generator().manual_seed(3)
+    M, N, u, v = (torch.randn(*shape, generator=gen, dtype=torch.float64) for shape in ((5, 7), (7, 3), (7,), (5,)))
+
+    def products(M, N, u, v):
+        return (M @ N).sum() + (M @ u).sum() + u.dot(u) + torch.addmm(torch.zeros(5, 3, dtype=M.dtype), M, N).sum()
+
+    _, counts = count_ops_locally(products, M, N, u, v)
+    assert counts.product_work == 5 * 3 * 7 + 5 * 7 + 7 + 5 * 3 * 7
+    _, batched = count_ops_locally(torch.bmm, torch.ones(4, 2, 6), torch.ones(4, 6, 3))
+    assert batched.product_work == 4 * 2 * 3 * 6
+    back = OpCounts.from_dict(wire.decode(wire.encode(counts.to_dict())))
+    assert back.product_work == counts.product_work
+    assert OpCounts.from_dict({"product_work": -5}).product_work == 0
+
+
+def test_product_work_separates_vector_from_matrix_products():
+    d = 32
+    M_inv, u, v = torch.eye(d, dtype=torch.float64), *torch.ones(2, d, dtype=torch.float64)
+
+    def quadratic(M_inv, u, v):
+        left, right = M_inv @ u, v @ M_inv
+        return M_inv - torch.outer(left, right) / (1 + v @ left)
+
+    def cubic(M_inv, u, v):
+        return M_inv - M_inv @ torch.outer(u, v) @ M_inv / (1 + v @ M_inv @ u)
+
+    fast, counts_fast = count_ops_locally(quadratic, M_inv, u, v)
+    slow, counts_slow = count_ops_locally(cubic, M_inv, u, v)
+    assert torch.allclose(fast, slow)
+    assert counts_fast.product_work == 2 * d * d + d
+    assert counts_slow.product_work == 2 * d ** 3 + d * d + d
+
+
 def slow_powers(w, T):
     """A kernel built with a loop: T - 1 multiplications, which an excluded helper may run."""
     powers = [torch.ones_like(w)]

@@ -60,6 +60,8 @@ class OpCounts:
     outside: str = ""
     notes: list = field(default_factory=list)
     depends: frozenset = frozenset({"convolution", "fft"})
+    product_work: int = 0  # multiply-adds done by matrix products: d^2 for M v, d^3 for M M
+
 
     def total(self) -> int:
         return sum(self.counts.values())
@@ -84,7 +86,8 @@ class OpCounts:
 
     def to_dict(self) -> dict:
         return {"ops": dict(self.counts), "largest_output": self.largest_output, "voided": self.voided,
-                "outside": self.outside, "notes": list(self.notes), "depends": sorted(self.depends)}
+                "outside": self.outside, "notes": list(self.notes), "depends": sorted(self.depends),
+                "product_work": self.product_work}
 
     @classmethod
     def from_dict(cls, data: dict) -> "OpCounts":
@@ -102,9 +105,11 @@ class OpCounts:
 
         notes = data.get("notes") if isinstance(data.get("notes"), list) else []
         depends = data.get("depends") if isinstance(data.get("depends"), list) else []
+        work = data.get("product_work")
         return cls(counts, largest if isinstance(largest, int) and largest >= 0 else 0, text("voided"),
                    text("outside"), [n[:500] for n in notes[:10] if isinstance(n, str)],
-                   frozenset(d for d in depends if isinstance(d, str)))
+                   frozenset(d for d in depends if isinstance(d, str)),
+                   work if isinstance(work, int) and work >= 0 else 0)
 
     def summary(self, top=6) -> str:
         common = ", ".join(f"{op} x{n}" for op, n in self.counts.most_common(top))
@@ -130,6 +135,21 @@ def _storage(tensor):
 
 
 _KINDS = [(CONVOLUTION_OPS, "convolution"), (FFT_OPS, "fft"), (MATRIX_PRODUCT_OPS, "matrix_product")]
+_BIASED_PRODUCTS = {"addmm", "baddbmm", "addbmm", "addmv"}  # the bias comes first, the factors after
+
+
+def _product_work(name, args, result) -> int:
+    """Multiply-adds of one matrix product: each output element sums over the shared dimension."""
+    factors = [a for a in args if isinstance(a, torch.Tensor)][1 if name in _BIASED_PRODUCTS else 0:]
+    out = next(_tensors(result), None)
+    if not factors or out is None:
+        return 0
+    if name in ("dot", "vdot"):
+        return factors[0].numel()
+    shared = factors[0].shape[-1] if factors[0].dim() else 1
+    if name == "addbmm":  # the batch is summed into one output matrix
+        shared *= factors[0].shape[0]
+    return out.numel() * shared
 
 
 class _Counter(TorchDispatchMode):
@@ -141,6 +161,7 @@ class _Counter(TorchDispatchMode):
         self.aside = Counter()  # what an excluded helper ran, kept apart until its call is checked
         self.dispatched = 0   # every op the mode saw, counted or not (checked against the profiler)
         self.imported = 0     # floating elements brought in from Python or numpy data
+        self.product_work = 0  # multiply-adds of the matrix products counted
         self.kinds = {}       # storage -> the kinds of op (convolution, fft) its values depend on
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
@@ -165,6 +186,8 @@ class _Counter(TorchDispatchMode):
             self.aside[name] += 1
         else:
             self.counts[name] += 1
+            if name in MATRIX_PRODUCT_OPS:
+                self.product_work += _product_work(name, args, result)
             if name not in BOOKKEEPING_OPS:  # views and fills can be big without costing anything
                 for value in _tensors(result):
                     self.largest_output = max(self.largest_output, value.numel())
@@ -352,7 +375,8 @@ def count_ops_locally(fn, *args, exclude_calls_to=(), namespace=None, **kwargs):
     for helper in helpers:
         helper.verify(mode.counts)
         notes += helper.refused
-    counts = OpCounts(mode.counts, mode.largest_output, notes=notes, depends=mode.depends(result))
+    counts = OpCounts(mode.counts, mode.largest_output, notes=notes, depends=mode.depends(result),
+                      product_work=mode.product_work)
     if profile is not None and not problem:
         problem = _disagreement(profile.kineto_results.events(), mode)
     if not problem:

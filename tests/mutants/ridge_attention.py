@@ -92,6 +92,14 @@ def ridge_attention(Q, K, V, lam):
     Mutant("sherman_morrison_column_right", "M_inv @ v used for the row v^T M^-1 (fine only for symmetric M)", {
         "sherman_morrison": _sherman_morrison("M_inv - torch.outer(left, M_inv @ v) / (1 + v @ left)")},
         loses=["q4"], keeps=["q5"], says="row vector"),
+    Mutant("sherman_morrison_cubic", "right numbers through M^-1 (u v^T) M^-1: two d x d products, O(d^3)", {
+        "sherman_morrison": _sherman_morrison("M_inv - M_inv @ torch.outer(u, v) @ M_inv / (1 + v @ left)")},
+        loses=["q4"], keeps=["q3", "q5", "q10"], says="which costs O(d^3)"),
+    Mutant("chunked_is_the_recursion", "the chunked function calls the position-by-position recursion", {
+        "chunked_causal_ridge_attention": '''
+def chunked_causal_ridge_attention(Q, K, V, lam, chunk_size):
+    return causal_ridge_attention(Q, K, V, lam)
+'''}, loses=["q12"], keeps=["q5", "q10"], says="It still works position by position"),
     Mutant("causal_answers_before_update", "off by one: query t answered before pair t is added", {
         "causal_ridge_attention": _causal(update_then_answer=False)},
         loses=["q5"], keeps=["q4", "q12"], says="include pair t itself"),
