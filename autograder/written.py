@@ -23,7 +23,8 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from . import assignments, report
+from . import assignments
+from .files import atomic_write
 from .submissions import collect
 from .written_questions import answers_of, written_questions
 from .written_render import code_block, escape, markdown, outputs
@@ -54,7 +55,7 @@ def _key(out: Path) -> bytes:
     path = out / ".written_key"
     if not path.exists():
         out.mkdir(parents=True, exist_ok=True)
-        report.atomic_write(path, secrets.token_hex(16) + "\n")
+        atomic_write(path, secrets.token_hex(16) + "\n")
     return bytes.fromhex(path.read_text().strip())
 
 
@@ -202,10 +203,10 @@ def make_pages(assignment_id, paths, out: Path, anonymize=False, pdf=False, quie
     for q in questions:
         entries = [(label_to_shown[label], by_label[label][q.name]) for label in order]
         pages[q.name] = folder / f"{q.name}.html"
-        report.atomic_write(pages[q.name], question_page(spec, q, entries))
-    report.atomic_write(out / "written_roster.json", json.dumps(
+        atomic_write(pages[q.name], question_page(spec, q, entries))
+    atomic_write(out / "written_roster.json", json.dumps(
         {"assignment": spec.id, "anonymized": anonymize, "ids": roster}, indent=1, sort_keys=True))
-    report.atomic_write(sheet_path, to_csv(scores))
+    atomic_write(sheet_path, to_csv(scores))
     if pdf:
         print_pdfs(spec, questions, {label_to_shown[label]: by_label[label] for label in order}, out / "pdf", quiet)
     return pages
@@ -308,7 +309,7 @@ def merge_saved(assignment_id, out: Path, saved_files) -> WrittenScores:
             row.comment = join_comment(parts, list(by_name))
     if problems:
         raise WrittenScoresError("--merge-saved", problems)
-    report.atomic_write(sheet_path, to_csv(scores))
+    atomic_write(sheet_path, to_csv(scores))
     return scores
 
 

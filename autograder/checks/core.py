@@ -10,6 +10,15 @@ from pathlib import Path
 
 import torch
 
+# The dtypes a check runs a function in: the reference precision first, then single precision.
+FLOAT_DTYPES = (torch.float64, torch.float32)
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    """A dtype as the feedback names it: "float32" for torch.float32."""
+    return str(dtype).removeprefix("torch.")
+
+
 STUB_HINT = "it returned None: the function is still a stub (replace `...` with your code)"
 
 
@@ -249,6 +258,8 @@ def gpu_policy() -> str:
     shipped = Path(__file__).with_name("gpu_policy.txt")
     if shipped.exists():
         return shipped.read_text().strip()
+    # The default is settings.DEFAULT_GPU_POLICY's value: this module ships without the grader's
+    # settings, so it cannot import them.
     return os.environ.get("SEQMOD_GPU_POLICY", "exclude")
 
 

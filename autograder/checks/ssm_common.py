@@ -1,7 +1,7 @@
 """Inputs and checks shared by the two SSM assignments (CPU and GPU)."""
 import torch
 
-from .core import as_tensor, expect, expect_shape, fail, tolerance
+from .core import as_tensor, dtype_name, expect, expect_shape, fail, tolerance
 
 # Named slips of an SSM kernel [D, C B, C A B, ...], shared by the public checks and the references
 DIRECT_TERM_SHIFTED = ("K_0 should be the direct term D; every later entry is shifted by one step "
@@ -42,7 +42,7 @@ def random_system(gen, N, T, D, H, dtype=torch.float64, radius=0.9):
 
 
 def describe(N, T, D, H, dtype):
-    return f"N={N}, T={T}, d_in={D}, H={H}, {str(dtype).replace('torch.', '')}"
+    return f"N={N}, T={T}, d_in={D}, H={H}, {dtype_name(dtype)}"
 
 
 def check_recurrence(out, W, U, b, x, name):

@@ -6,6 +6,7 @@ from ..checks.core import (
     as_float,
     as_tensor,
     call,
+    dtype_name,
     expect,
     expect_close,
     expect_shape,
@@ -31,10 +32,6 @@ def _randn(gen, *shape, dtype=F64):
     return torch.randn(*shape, generator=gen, dtype=F64).to(dtype)
 
 
-def _dtype_name(dtype):
-    return str(dtype).replace("torch.", "")
-
-
 # -- warm-up ---------------------------------------------------------------------------------------
 
 def update_mean_on_fresh_streams(update_mean):
@@ -45,7 +42,7 @@ def update_mean_on_fresh_streams(update_mean):
         expected = ref.running_means(points)
         mean = torch.zeros(shape, dtype=dtype)
         for n in range(points.shape[0]):
-            where = (f"points of shape {tuple(shape)}, {_dtype_name(dtype)}, the mean of {n} points "
+            where = (f"points of shape {tuple(shape)}, {dtype_name(dtype)}, the mean of {n} points "
                      f"updated with point {n + 1}")
             got = call(update_mean, "update_mean", mean, points[n], n, where=where)
             expect_close(got, expected[n], "update_mean", input_dtype=dtype,
@@ -64,7 +61,7 @@ def ridge_sums_on_fresh_data(ridge_sums):
         X = _randn(gen, n, d, dtype=dtype)
         Y = _randn(gen, n, dtype=dtype) if d_v is None else _randn(gen, n, d_v, dtype=dtype)
         where = f"n={n}, d={d}, " + ("scalar targets" if d_v is None else f"targets of size {d_v}") + \
-                f", {_dtype_name(dtype)}"
+                f", {dtype_name(dtype)}"
         result = call(ridge_sums, "ridge_sums", X, Y, lam, where=where)
         expect(isinstance(result, (tuple, list)) and len(result) == 2,
                "`ridge_sums` should return a pair (gram, cross).")
@@ -92,7 +89,7 @@ RIDGE_CASES = [
 
 def _describe(lead, n_q, n, d, d_v, lam, dtype):
     batch = f"leading dims {tuple(lead)}, " if lead else ""
-    return f"{batch}n_q={n_q}, n={n}, d={d}, d_v={d_v}, lam={lam:g}, {_dtype_name(dtype)}"
+    return f"{batch}n_q={n_q}, n={n}, d={d}, d_v={d_v}, lam={lam:g}, {dtype_name(dtype)}"
 
 
 def _ridge_inputs(gen, lead, n_q, n, d, d_v, dtype):
@@ -232,7 +229,7 @@ def sherman_morrison_matches_reference(sherman_morrison):
         u, v = 0.7 * _randn(gen, d), 0.7 * _randn(gen, d)
         M_inv = torch.linalg.inv(M)
         args = (M_inv.to(dtype), u.to(dtype), v.to(dtype))
-        where = f"d={d}, a non-symmetric M, {_dtype_name(dtype)}"
+        where = f"d={d}, a non-symmetric M, {dtype_name(dtype)}"
         got = call(sherman_morrison, "sherman_morrison", *args, where=where)
         expect_close(got, ref.sherman_morrison(*args), "sherman_morrison", dims="d d", input_dtype=dtype,
                      mistakes=ref.sherman_morrison_mistakes(*args), where=where)
@@ -270,7 +267,7 @@ def causal_matches_reference(causal_ridge_attention):
     gen = fresh_generator()
     for n, d, d_v, lam, dtype in CAUSAL_CASES:
         Q, K, V = _causal_inputs(gen, n, d, d_v, dtype)
-        where = f"n={n}, d={d}, d_v={d_v}, lam={lam:g}, {_dtype_name(dtype)}"
+        where = f"n={n}, d={d}, d_v={d_v}, lam={lam:g}, {dtype_name(dtype)}"
         got = call(causal_ridge_attention, "causal_ridge_attention", Q, K, V, lam, where=where)
         # the recursion accumulates rounding over n steps: a float32 result gets 5x the usual room
         expect_close(got, ref.causal_ridge_attention(Q, K, V, lam), "causal_ridge_attention", dims="n d_v",
@@ -414,7 +411,7 @@ def chunked_matches_reference(chunked_causal_ridge_attention):
     gen = fresh_generator()
     for n, d, d_v, lam, chunk, dtype in CHUNK_CASES:
         Q, K, V = _causal_inputs(gen, n, d, d_v, dtype)
-        where = f"n={n}, d={d}, d_v={d_v}, lam={lam:g}, chunk_size={chunk}, {_dtype_name(dtype)}"
+        where = f"n={n}, d={d}, d_v={d_v}, lam={lam:g}, chunk_size={chunk}, {dtype_name(dtype)}"
         got = call(chunked_causal_ridge_attention, "chunked_causal_ridge_attention", Q, K, V, lam, chunk,
                    where=where)
         expect_close(got, ref.causal_ridge_attention(Q, K, V, lam), "chunked_causal_ridge_attention",
@@ -456,7 +453,7 @@ def refactored_matches_reference(refactored_causal_ridge_attention):
     gen = fresh_generator()
     for n, d, d_v, lam, every, dtype in REFACTOR_CASES:
         Q, K, V = _causal_inputs(gen, n, d, d_v, dtype)
-        where = f"n={n}, d={d}, d_v={d_v}, lam={lam:g}, refactor_every={every}, {_dtype_name(dtype)}"
+        where = f"n={n}, d={d}, d_v={d_v}, lam={lam:g}, refactor_every={every}, {dtype_name(dtype)}"
         got = call(refactored_causal_ridge_attention, "refactored_causal_ridge_attention", Q, K, V, lam, every,
                    where=where)
         expect_close(got, ref.causal_ridge_attention(Q, K, V, lam), "refactored_causal_ridge_attention",

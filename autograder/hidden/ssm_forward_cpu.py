@@ -1,13 +1,21 @@
 """Hidden checks for the CPU SSM assignment: fresh inputs, float64 references, op counts."""
 import torch
 
-from ..checks.core import as_tensor, call, expect, expect_close, fresh_generator, log2_ceil
+from ..checks.core import (
+    FLOAT_DTYPES,
+    as_tensor,
+    call,
+    dtype_name,
+    expect,
+    expect_close,
+    fresh_generator,
+    log2_ceil,
+)
 from ..checks.ssm_common import describe, random_system
 from ..checks.trace import grows_like_log, traced_call
 from ..references import ssm as ref
 
 SHAPES = [(2, 7, 3, 4), (1, 1, 2, 3), (3, 12, 1, 1), (1, 33, 4, 5), (2, 20, 2, 2)]
-DTYPES = (torch.float64, torch.float32)
 
 
 def kernel_on_fresh_systems(ssm_kernel):
@@ -16,8 +24,8 @@ def kernel_on_fresh_systems(ssm_kernel):
         A = ref_stable(gen, n)
         B, C = torch.randn(n, generator=gen, dtype=torch.float64), torch.randn(n, generator=gen, dtype=torch.float64)
         D = float(torch.randn(1, generator=gen, dtype=torch.float64))
-        for dtype in DTYPES:
-            where = f"state size n={n}, L={L}, {str(dtype)[6:]}"
+        for dtype in FLOAT_DTYPES:
+            where = f"state size n={n}, L={L}, {dtype_name(dtype)}"
             got = call(ssm_kernel, "ssm_kernel", A.to(dtype), B.to(dtype), C.to(dtype), D, L, where=where)
             expect_close(as_tensor(got, "ssm_kernel").flatten(), ref.ssm_kernel(A, B, C, D, L), "ssm_kernel",
                          input_dtype=dtype, mistakes=lambda: ref.ssm_kernel_mistakes(A, B, C, D, L),
@@ -32,7 +40,7 @@ def ref_stable(gen, n):
 def _forward_matches(fn, name):
     gen = fresh_generator()
     for N, T, D, H in SHAPES:
-        for dtype in DTYPES:
+        for dtype in FLOAT_DTYPES:
             W, U, b, x = random_system(gen, N, T, D, H, dtype)
             where = describe(N, T, D, H, dtype)
             got = call(fn, name, W, U, b, x, where=where)
@@ -51,9 +59,9 @@ def conv_matches_reference(conv_ssm_forward):
 def conv_kernel_matches_reference(make_conv_kernel):
     gen = fresh_generator()
     for H, T in [(3, 1), (2, 2), (4, 5), (3, 16), (2, 37)]:
-        for dtype in DTYPES:
+        for dtype in FLOAT_DTYPES:
             W, *_ = random_system(gen, 1, 1, 1, H, dtype)
-            where = f"H={H}, T={T}, {str(dtype)[6:]}"
+            where = f"H={H}, T={T}, {dtype_name(dtype)}"
             got = call(make_conv_kernel, "make_conv_kernel", W, T, where=where)
             expect_close(got, ref.powers(W, T), "make_conv_kernel", dims="H H T", input_dtype=dtype,
                          mistakes=lambda: ref.kernel_mistakes(W, T), where=where)
@@ -115,9 +123,9 @@ def _size_of_p(norm2):
 def low_rank_kernel_on_fresh_inputs(low_rank_ssm_kernel):
     gen = fresh_generator()
     for n, norm2, L in LOW_RANK_CASES:
-        for dtype in DTYPES:
+        for dtype in FLOAT_DTYPES:
             p, B, C, D = _low_rank_system(gen, n, norm2, dtype)
-            where = f"n={n}, {_size_of_p(norm2)}, L={L}, {str(dtype)[6:]}"
+            where = f"n={n}, {_size_of_p(norm2)}, L={L}, {dtype_name(dtype)}"
             got = as_tensor(call(low_rank_ssm_kernel, "low_rank_ssm_kernel", p, B, C, D, L, where=where),
                             "low_rank_ssm_kernel").flatten()
             expect(norm2 > 0 or torch.isfinite(got).all(),

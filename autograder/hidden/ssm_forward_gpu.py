@@ -12,10 +12,12 @@ import time
 import torch
 
 from ..checks.core import (
+    FLOAT_DTYPES,
     CheckFailure,
     StudentCodeError,
     as_float,
     call,
+    dtype_name,
     expect,
     expect_close,
     expect_device,
@@ -30,8 +32,6 @@ from ..checks.workloads import Clock, Workload
 from ..references import ssm as ref
 from ..references import ssm_gpu as gref
 from . import ssm_forward_cpu as cpu
-
-DTYPES = (torch.float64, torch.float32)
 
 # Float32 results computed on a GPU are compared with a relative tolerance of 1e-2 of the output's
 # largest entry. Why: matmuls and convolutions may run in TF32 (the notebook turns it off, but a
@@ -53,7 +53,7 @@ def _rtol(dtype, cuda):
 
 
 def _where(text, dtype, cuda):
-    return f"{text}, {str(dtype).replace('torch.', '')}" + (" on CUDA" if cuda else "")
+    return f"{text}, {dtype_name(dtype)}" + (" on CUDA" if cuda else "")
 
 
 def _to(tensors, dtype, cuda):
@@ -87,7 +87,7 @@ def _full_forward_on_cuda(fn, name):
     for N, T, D, H in CUDA_SHAPES:
         params = well_conditioned_system(gen, N, T, D, H)
         reference, mistakes = ref.forward(*params), (lambda p=params: ref.forward_mistakes(*p))
-        for dtype in DTYPES:
+        for dtype in FLOAT_DTYPES:
             where = _where(f"N={N}, T={T}, D={D}, H={H}", dtype, True)
             got = call(fn, name, *_to(params, dtype, True), where=where)
             expect_device(got, "cuda", name)
@@ -109,7 +109,7 @@ def conv_kernel_on_cuda(make_conv_kernel):
     gen = fresh_generator()
     for H, T in [(3, 1), (2, 2), (4, 5), (3, 16), (5, 37)]:
         W, *_ = well_conditioned_system(gen, 1, 1, 1, H)
-        for dtype in DTYPES:
+        for dtype in FLOAT_DTYPES:
             got = call(make_conv_kernel, "make_conv_kernel", *_to((W,), dtype, True), T,
                        where=_where(f"H={H}, T={T}", dtype, True))
             expect_device(got, "cuda", "make_conv_kernel")
@@ -300,7 +300,7 @@ def _diag_kernel_matches(make_diag_conv_kernel, cuda):
         w, *_ = random_diagonal_system(gen, 1, 1, 1, H)
         if H > 2:
             w[1] = 0.0  # 0^0 = 1
-        for dtype in DTYPES:
+        for dtype in FLOAT_DTYPES:
             got = call(make_diag_conv_kernel, "make_diag_conv_kernel", *_to((w,), dtype, cuda), T,
                        where=_where(f"H={H}, T={T}", dtype, cuda))
             if cuda:
@@ -328,7 +328,7 @@ def _diagonal_forward_matches(fn, name, cuda, shapes=DIAG_SHAPES):
         params = random_diagonal_system(gen, N, T, D, H)
         params[0][0] = 0.97  # one channel with a long memory
         reference, mistakes = gref.diagonal_forward(*params), gref.diagonal_forward_mistakes(*params)
-        for dtype in DTYPES:
+        for dtype in FLOAT_DTYPES:
             where = _where(f"N={N}, T={T}, D={D}, H={H}", dtype, cuda)
             got = call(fn, name, *_to(params, dtype, cuda), where=where)
             if cuda:
@@ -421,7 +421,7 @@ def _scan_matches(scan_ssm_forward, cuda, shapes=SCAN_SHAPES):
         if i == 3:
             a[:, T // 2] = 0.0  # a reset: the state forgets everything before this step
         reference, mistakes = ref.scan(a, u), gref.scan_mistakes(a, u)
-        for dtype in DTYPES:
+        for dtype in FLOAT_DTYPES:
             where = _where(f"N={N}, T={T}, H={H}" + (", some a_t = 0" if i == 3 else ""), dtype, cuda)
             got = call(scan_ssm_forward, "scan_ssm_forward", *_to((a, u), dtype, cuda), where=where)
             if cuda:
