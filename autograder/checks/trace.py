@@ -12,8 +12,6 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from .core import CheckFailure
 
-MATMUL_OPS = {"mm", "bmm", "addmm", "baddbmm", "addbmm", "mv", "addmv", "dot", "vdot",
-              "_linalg_eigh", "linalg_eig", "_linalg_solve_ex", "linalg_solve_triangular"}
 MATRIX_PRODUCT_OPS = {"mm", "bmm", "addmm", "baddbmm", "addbmm", "mv", "addmv", "dot", "vdot"}
 CONVOLUTION_OPS = {"convolution", "_convolution", "conv1d", "conv2d", "cudnn_convolution",
                    "mkldnn_convolution", "_slow_conv2d_forward", "slow_conv3d_forward",
