@@ -11,9 +11,9 @@ from ..checks.core import (
     fresh_generator,
     log2_ceil,
 )
-from ..checks.ssm_common import describe, random_system
+from ..checks.ssm_common import describe, random_system, stable_matrix
 from ..checks.trace import grows_like_log, traced_call
-from ..references import ssm as ref
+from ..references import ssm_forward_cpu as ref
 
 SHAPES = [(2, 7, 3, 4), (1, 1, 2, 3), (3, 12, 1, 1), (1, 33, 4, 5), (2, 20, 2, 2)]
 
@@ -21,7 +21,7 @@ SHAPES = [(2, 7, 3, 4), (1, 1, 2, 3), (3, 12, 1, 1), (1, 33, 4, 5), (2, 20, 2, 2
 def kernel_on_fresh_systems(ssm_kernel):
     gen = fresh_generator()
     for n, L in [(1, 6), (3, 9), (4, 1), (2, 0)]:
-        A = ref_stable(gen, n)
+        A = stable_matrix(gen, n, radius=0.85)
         B, C = torch.randn(n, generator=gen, dtype=torch.float64), torch.randn(n, generator=gen, dtype=torch.float64)
         D = float(torch.randn(1, generator=gen, dtype=torch.float64))
         for dtype in FLOAT_DTYPES:
@@ -30,11 +30,6 @@ def kernel_on_fresh_systems(ssm_kernel):
             expect_close(as_tensor(got, "ssm_kernel").flatten(), ref.ssm_kernel(A, B, C, D, L), "ssm_kernel",
                          input_dtype=dtype, mistakes=lambda: ref.ssm_kernel_mistakes(A, B, C, D, L),
                          where=where)
-
-
-def ref_stable(gen, n):
-    from ..checks.ssm_common import stable_matrix
-    return stable_matrix(gen, n, 0.85)
 
 
 def _forward_matches(fn, name):
