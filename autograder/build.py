@@ -28,6 +28,8 @@ SHIPPED_PACKAGES = ("checks", "hidden", "references")
 
 
 def normalize_notebook(nb) -> str:
+    """The notebook as deterministic JSON text: numbered cell ids, no outputs, only the
+    cell metadata students need, a fixed kernelspec."""
     for index, cell in enumerate(nb.cells):
         cell["id"] = f"cell-{index:03d}"
         if cell.cell_type == "code":
@@ -139,6 +141,7 @@ def _stage(spec, staging: Path):
 
 
 def deterministic_zip(source: Path) -> bytes:
+    """The zip at `source` rewritten with sorted entries, a fixed timestamp and fixed modes."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(source) as original, zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as out:
         for name in sorted(n for n in original.namelist() if not n.endswith("/") and "__pycache__" not in n):
@@ -150,6 +153,8 @@ def deterministic_zip(source: Path) -> bytes:
 
 
 def build_one(spec) -> dict:
+    """{path: bytes} of every generated file of one assignment (student notebook, zip, public
+    tests); exits naming the problems when the master is inconsistent."""
     master = nbformat.read(spec.master, as_version=4)
     try:
         problems = rubric_problems(questions(master)) + unstated_key_fact_problems(master)
@@ -185,6 +190,7 @@ def build_one(spec) -> dict:
 
 
 def public_tests_folder(assignment_id) -> Path:
+    """Where an assignment's public test files go: `notebooks/tests/<id>/`."""
     return ROOT / "notebooks" / "tests" / assignment_id
 
 

@@ -177,6 +177,8 @@ def case_grade_id(question: str, case_name: str) -> str:
 
 
 def test_cell(question: str, case, function_source: str, private: dict):
+    """The locked nbgrader cell of one otter test case: its function and the call; a hidden case
+    sits in a hidden-tests region with the private modules it imports."""
     header = f"# {question}, {case.name}: {_points_text(case.points)}"
     call = call_line(case.func.__name__, case.params)
     if case.hidden:
@@ -371,6 +373,7 @@ def _check_delimiters(cells):
 
 
 def notebook_text(nb) -> str:
+    """The notebook as deterministic JSON text (sorted keys)."""
     return json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
 

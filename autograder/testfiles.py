@@ -52,7 +52,7 @@ class Question:
 
 
 def load_questions_from_sources(sources: dict) -> list:
-    """`sources` maps a test file's name (q1.py) to its text."""
+    """The questions of the test files in `sources` ({q1.py: text}), in file-name order."""
     questions = []
     for filename in sorted(sources):
         namespace = {"__name__": f"tests.{Path(filename).stem}", "test_case": test_case}

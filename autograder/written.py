@@ -36,6 +36,7 @@ CHROMIUM = os.environ.get("SEQMOD_CHROMIUM", "/usr/bin/chromium")
 
 
 def add_arguments(parser):
+    """The `written` subcommand's arguments."""
     parser.add_argument("assignment", help="assignment id, e.g. ssm_forward_cpu")
     parser.add_argument("paths", nargs="*", help=".ipynb files, otter export .zip files, or folders of them")
     parser.add_argument("--out", required=True, type=Path, help="output folder (the same as for grade is fine)")
@@ -60,6 +61,7 @@ def _key(out: Path) -> bytes:
 
 
 def anonymous_code(key: bytes, identity: str) -> str:
+    """A stable code for a submission (S-XXXXXXXX), keyed by the course's secret."""
     digest = hmac.new(key, identity.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
     return "S-" + base64.b32encode(digest[:5]).decode("ascii")
 
@@ -112,6 +114,7 @@ def answer_html(answer) -> str:
 
 
 def question_header(spec, question) -> str:
+    """The HTML head of a question's page: prompt, model answer and rubric."""
     rubric = "".join(f"<li>({r.points:g} pt) {escape(r.text)}</li>" for r in question.rubric)
     return (f'<section class="question"><h2>{escape(question.name)} ({question.points:g} points)</h2>'
             f'<div class="prompt">{markdown(question.prompt)}</div>'
@@ -221,6 +224,8 @@ def chromium_path():
 
 
 def print_pdfs(spec, questions, answers_by_shown, folder: Path, quiet=False) -> list:
+    """One PDF per submission of its written answers, printed by headless Chromium; the paths
+    written (none, with a warning, when Chromium is missing)."""
     browser = chromium_path()
     if browser is None:
         print("--pdf skipped: Chromium was not found (install it, e.g. `apt-get install chromium`, "
@@ -314,6 +319,7 @@ def merge_saved(assignment_id, out: Path, saved_files) -> WrittenScores:
 
 
 def run(args) -> int:
+    """`python -m autograder written`: write the grading pages, or merge saved scores; the exit code."""
     try:
         if args.merge_saved:
             scores = merge_saved(args.assignment, args.out, args.merge_saved)

@@ -60,6 +60,7 @@ class OpCounts:
     depends: frozenset = frozenset({"convolution", "fft"})
 
     def total(self) -> int:
+        """Every op counted, bookkeeping included."""
         return sum(self.counts.values())
 
     def compute(self) -> int:
@@ -67,9 +68,11 @@ class OpCounts:
         return sum(n for op, n in self.counts.items() if op not in BOOKKEEPING_OPS)
 
     def of(self, names) -> int:
+        """How many of the counted ops are among `names`."""
         return sum(self.counts.get(op, 0) for op in names)
 
     def matrix_products(self) -> int:
+        """Matrix products (mm, bmm, matmul's kernels, dot products)."""
         return self.of(MATRIX_PRODUCT_OPS)
 
     def convolutions(self) -> int:
@@ -78,14 +81,17 @@ class OpCounts:
         return self.of(CONVOLUTION_OPS) if "convolution" in self.depends else 0
 
     def ffts(self) -> int:
+        """FFT ops, when the result depends on one."""
         return self.of(FFT_OPS) if "fft" in self.depends else 0
 
     def to_dict(self) -> dict:
+        """The counts as plain JSON data (what a worker sends back)."""
         return {"ops": dict(self.counts), "largest_output": self.largest_output, "voided": self.voided,
                 "outside": self.outside, "notes": list(self.notes), "depends": sorted(self.depends)}
 
     @classmethod
     def from_dict(cls, data: dict) -> "OpCounts":
+        """Counts from `to_dict`'s data; malformed entries are dropped."""
         data = data if isinstance(data, dict) else {}
         ops = data.get("ops") if isinstance(data.get("ops"), dict) else {}
         counts = Counter()
@@ -105,6 +111,7 @@ class OpCounts:
                    frozenset(d for d in depends if isinstance(d, str)))
 
     def summary(self, top=6) -> str:
+        """The total and the `top` most frequent ops, for feedback."""
         common = ", ".join(f"{op} x{n}" for op, n in self.counts.most_common(top))
         return f"{self.total()} ops ({common})"
 

@@ -41,6 +41,7 @@ def _spectrum(gen, r, repeated=False, zero=False):
 # -- question 1 -----------------------------------------------------------------------------
 
 def reconstruction_loss_on_fresh_inputs(reconstruction_loss):
+    """`reconstruction_loss` matches the reference on fresh W and X, in float64 and float32."""
     gen = fresh_generator()
     for m, n in [(3, 5), (4, 2), (1, 6), (3, 3)]:
         for dtype in FLOAT_DTYPES:
@@ -64,6 +65,7 @@ def reconstruction_loss_on_fresh_inputs(reconstruction_loss):
 
 
 def regularization_loss_on_fresh_inputs(regularization_loss):
+    """`regularization_loss` matches the reference on fresh W, in float64 and float32."""
     gen = fresh_generator()
     for m in (1, 3, 5):
         for dtype in FLOAT_DTYPES:
@@ -79,6 +81,7 @@ def regularization_loss_on_fresh_inputs(regularization_loss):
 # -- question 2 -----------------------------------------------------------------------------
 
 def crossover_on_fresh_inputs(crossover_lambda):
+    """`crossover_lambda` matches the reference on fresh pairs of purifiers."""
     gen = fresh_generator()
     for m, n in [(3, 5), (2, 6), (4, 4)]:
         for dtype in FLOAT_DTYPES:

@@ -55,6 +55,7 @@ def update_mean_on_fresh_streams(update_mean):
 
 
 def ridge_sums_on_fresh_data(ridge_sums):
+    """`ridge_sums` matches the reference on fresh data, scalar and vector targets."""
     gen = fresh_generator()
     for n, d, d_v, lam, dtype in [(7, 3, None, 0.4, F64), (5, 4, 2, 1.7, F64), (3, 5, 6, 0.9, F32),
                                   (1, 2, 3, 2.0, F64)]:
@@ -143,6 +144,7 @@ def _gradient_failure(fn, name, args, lam, error, where):
 
 
 def ridge_matches_reference(ridge_attention):
+    """`ridge_attention` matches the reference over batch shapes, sizes, dtypes and tensor lam."""
     gen = fresh_generator()
     for lead, n_q, n, d, d_v, lam, dtype, lam_tensor in RIDGE_CASES:
         Q, K, V = _ridge_inputs(gen, lead, n_q, n, d, d_v, dtype)
@@ -223,6 +225,7 @@ def _well_conditioned(gen, d, dtype):
 
 
 def sherman_morrison_matches_reference(sherman_morrison):
+    """`sherman_morrison` matches the exact inverse of M + u v^T on fresh well-conditioned M."""
     gen = fresh_generator()
     for d, dtype in [(3, F64), (2, F64), (5, F64), (8, F32), (12, F64), (1, F64)]:
         M = _well_conditioned(gen, d, F64)
@@ -264,6 +267,7 @@ CAUSAL_CASES = [(9, 3, 2, 0.5, F64), (6, 8, 3, 0.7, F64), (14, 4, 4, 1e-2, F64),
 
 
 def causal_matches_reference(causal_ridge_attention):
+    """`causal_ridge_attention` matches the prefix ridge solves on fresh inputs."""
     gen = fresh_generator()
     for n, d, d_v, lam, dtype in CAUSAL_CASES:
         Q, K, V = _causal_inputs(gen, n, d, d_v, dtype)
@@ -347,6 +351,7 @@ WEIGHT_CASES = [((), 5, 5, 5, 0.9, F64), ((2,), 4, 7, 3, 0.5, F64), ((2, 2), 6, 
 
 
 def weights_match_reference(ridge_attention_weights):
+    """`ridge_attention_weights` matches the reference weights over batch shapes and sizes."""
     gen = fresh_generator()
     for lead, n_q, n, d, lam, dtype in WEIGHT_CASES:
         Q, K = _randn(gen, *lead, n_q, d, dtype=dtype), _randn(gen, *lead, n, d, dtype=dtype)
@@ -377,23 +382,27 @@ def _cost_is(answer, name, options, expected, hint):
 
 
 def noncausal_cost_is_right(noncausal_cost):
+    """The `noncausal_cost` answer is O(n d^2)."""
     _cost_is(noncausal_cost, "noncausal_cost", NONCAUSAL_COST_OPTIONS, "O(n d^2)",
              "Count each piece: forming K^T K and K^T V, one d x d inversion, and applying the result to "
              "every query; then use d < n to keep the dominant terms.")
 
 
 def sherman_morrison_cost_is_right(sherman_morrison_cost):
+    """The `sherman_morrison_cost` answer is O(d^2)."""
     _cost_is(sherman_morrison_cost, "sherman_morrison_cost", SHERMAN_MORRISON_COST_OPTIONS, "O(d^2)",
              "With M^(-1) in hand, list the operations in the formula (matrix-vector products, an inner "
              "product, an outer product, a scaled subtraction) and their costs.")
 
 
 def causal_cost_is_right(causal_cost):
+    """The `causal_cost` answer is O(n d^2)."""
     _cost_is(causal_cost, "causal_cost", CAUSAL_COST_OPTIONS, "O(n d^2)",
              "Total over all n positions, with the state carried from one position to the next.")
 
 
 def gradient_inputs_are_right(gradient_inputs):
+    """The `gradient_inputs` answer names the inputs gradients reach, for both layers."""
     answer = parse_gradient_answer(gradient_inputs)
     expected = {"ridge": sorted(["queries", "keys", "values", "scalar"]), "nearest_neighbor": ["values"]}
     wrong = [layer for layer in expected if answer[layer] != expected[layer]]
@@ -408,6 +417,7 @@ CHUNK_CASES = [(13, 3, 2, 0.5, 4, F64), (16, 4, 3, 0.9, 16, F64), (9, 5, 2, 0.3,
 
 
 def chunked_matches_reference(chunked_causal_ridge_attention):
+    """`chunked_causal_ridge_attention` matches the prefix ridge solves on fresh inputs."""
     gen = fresh_generator()
     for n, d, d_v, lam, chunk, dtype in CHUNK_CASES:
         Q, K, V = _causal_inputs(gen, n, d, d_v, dtype)
@@ -450,6 +460,7 @@ REFACTOR_CASES = [(23, 4, 3, 0.7, 5, F64), (9, 3, 2, 1.5, 20, F64), (12, 6, 2, 0
 
 
 def refactored_matches_reference(refactored_causal_ridge_attention):
+    """`refactored_causal_ridge_attention` matches the prefix ridge solves on fresh inputs."""
     gen = fresh_generator()
     for n, d, d_v, lam, every, dtype in REFACTOR_CASES:
         Q, K, V = _causal_inputs(gen, n, d, d_v, dtype)

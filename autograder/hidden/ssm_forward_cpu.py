@@ -19,6 +19,7 @@ SHAPES = [(2, 7, 3, 4), (1, 1, 2, 3), (3, 12, 1, 1), (1, 33, 4, 5), (2, 20, 2, 2
 
 
 def kernel_on_fresh_systems(ssm_kernel):
+    """`ssm_kernel` matches the reference on fresh stable systems, L = 0 included."""
     gen = fresh_generator()
     for n, L in [(1, 6), (3, 9), (4, 1), (2, 0)]:
         A = stable_matrix(gen, n, radius=0.85)
@@ -44,14 +45,17 @@ def _forward_matches(fn, name):
 
 
 def unrolled_matches_reference(unrolled_ssm_forward):
+    """`unrolled_ssm_forward` matches the reference on fresh systems of several shapes."""
     _forward_matches(unrolled_ssm_forward, "unrolled_ssm_forward")
 
 
 def conv_matches_reference(conv_ssm_forward):
+    """`conv_ssm_forward` matches the reference on fresh systems of several shapes."""
     _forward_matches(conv_ssm_forward, "conv_ssm_forward")
 
 
 def conv_kernel_matches_reference(make_conv_kernel):
+    """`make_conv_kernel` matches the powers of W on fresh matrices."""
     gen = fresh_generator()
     for H, T in [(3, 1), (2, 2), (4, 5), (3, 16), (2, 37)]:
         for dtype in FLOAT_DTYPES:
@@ -116,6 +120,7 @@ def _size_of_p(norm2):
 
 
 def low_rank_kernel_on_fresh_inputs(low_rank_ssm_kernel):
+    """`low_rank_ssm_kernel` matches the reference on fresh low-rank systems."""
     gen = fresh_generator()
     for n, norm2, L in LOW_RANK_CASES:
         for dtype in FLOAT_DTYPES:

@@ -96,14 +96,17 @@ def _full_forward_on_cuda(fn, name):
 
 
 def unrolled_on_cuda(unrolled_ssm_forward):
+    """`unrolled_ssm_forward` is right on CUDA tensors (needs a GPU)."""
     _full_forward_on_cuda(unrolled_ssm_forward, "unrolled_ssm_forward")
 
 
 def conv_on_cuda(conv_ssm_forward):
+    """`conv_ssm_forward` is right on CUDA tensors (needs a GPU)."""
     _full_forward_on_cuda(conv_ssm_forward, "conv_ssm_forward")
 
 
 def conv_kernel_on_cuda(make_conv_kernel):
+    """`make_conv_kernel` is right on CUDA tensors (needs a GPU)."""
     if not require_cuda("it runs your function on CUDA tensors"):
         return
     gen = fresh_generator()
@@ -311,10 +314,12 @@ def _diag_kernel_matches(make_diag_conv_kernel, cuda):
 
 
 def diag_kernel_matches_reference(make_diag_conv_kernel):
+    """`make_diag_conv_kernel` matches the reference on fresh CPU inputs."""
     _diag_kernel_matches(make_diag_conv_kernel, cuda=False)
 
 
 def diag_kernel_on_cuda(make_diag_conv_kernel):
+    """`make_diag_conv_kernel` is right on CUDA tensors (needs a GPU)."""
     if not require_cuda("it runs your function on CUDA tensors"):
         return
     _diag_kernel_matches(make_diag_conv_kernel, cuda=True)
@@ -338,10 +343,12 @@ def _diagonal_forward_matches(fn, name, cuda, shapes=DIAG_SHAPES):
 
 
 def diag_conv_matches_reference(diag_conv_ssm_forward):
+    """`diag_conv_ssm_forward` matches the reference on fresh CPU inputs."""
     _diagonal_forward_matches(diag_conv_ssm_forward, "diag_conv_ssm_forward", cuda=False)
 
 
 def diag_conv_on_cuda(diag_conv_ssm_forward):
+    """`diag_conv_ssm_forward` is right on CUDA tensors (needs a GPU)."""
     if not require_cuda("it runs your function on CUDA tensors"):
         return
     _diagonal_forward_matches(diag_conv_ssm_forward, "diag_conv_ssm_forward", cuda=True, shapes=CUDA_SHAPES)
@@ -382,10 +389,12 @@ def depthwise_is_one_grouped_convolution(diag_conv_ssm_forward):
 
 
 def fft_matches_reference(fft_ssm_forward):
+    """`fft_ssm_forward` matches the reference on fresh CPU inputs."""
     _diagonal_forward_matches(fft_ssm_forward, "fft_ssm_forward", cuda=False)
 
 
 def fft_on_cuda(fft_ssm_forward):
+    """`fft_ssm_forward` is right on CUDA tensors (needs a GPU)."""
     if not require_cuda("it runs your function on CUDA tensors"):
         return
     _diagonal_forward_matches(fft_ssm_forward, "fft_ssm_forward", cuda=True, shapes=CUDA_SHAPES)
@@ -431,10 +440,12 @@ def _scan_matches(scan_ssm_forward, cuda, shapes=SCAN_SHAPES):
 
 
 def scan_matches_reference(scan_ssm_forward):
+    """`scan_ssm_forward` matches the reference on fresh CPU inputs."""
     _scan_matches(scan_ssm_forward, cuda=False)
 
 
 def scan_on_cuda(scan_ssm_forward):
+    """`scan_ssm_forward` is right on CUDA tensors (needs a GPU)."""
     if not require_cuda("it runs your function on CUDA tensors"):
         return
     _scan_matches(scan_ssm_forward, cuda=True)

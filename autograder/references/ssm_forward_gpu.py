@@ -47,6 +47,7 @@ def circular_forward(w, U, b, x):
 
 
 def diag_kernel_mistakes(w, T):
+    """{likely mistake: the kernel it gives} for `make_diag_conv_kernel`."""
     right = diag_kernel(w, T)
     return {
         "index 0 should be all ones (w^0 = 1), and index k should be w^k": diag_kernel(w, T + 1)[:, :, 1:],
@@ -71,6 +72,7 @@ def diagonal_forward_mistakes(w, U, b, x):
 
 
 def scan_mistakes(a, u):
+    """{likely mistake: the output it gives} for `scan_ssm_forward`."""
     a, u = _f64(a), _f64(u)
     right = scan(a, u)
     ones = torch.ones_like(a[:, :1])
