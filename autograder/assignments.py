@@ -22,18 +22,23 @@ def discover(root: Path = ROOT) -> tuple:
 
 @dataclass(frozen=True)
 class Assignment:
+    """One assignment, named by its id; where its master, student notebook and zip live."""
+
     id: str
 
     @property
     def master(self) -> Path:
+        """The master notebook (solutions and tests): `solutions/<id>.ipynb`."""
         return ROOT / "solutions" / f"{self.id}.ipynb"
 
     @property
     def student(self) -> Path:
+        """The generated student notebook: `notebooks/<id>.ipynb`."""
         return ROOT / "notebooks" / f"{self.id}.ipynb"
 
     @property
     def zip_path(self) -> Path:
+        """The generated autograder zip: `autograder/zips/<id>.zip`."""
         return ROOT / "autograder" / "zips" / f"{self.id}.zip"
 
 
@@ -55,5 +60,6 @@ def get(assignment_id: str) -> Assignment:
 
 @lru_cache(None)
 def cuda_available() -> bool:
+    """Whether torch sees a CUDA GPU (asked once; torch is imported only then)."""
     import torch
     return torch.cuda.is_available()

@@ -3,7 +3,6 @@
 Deterministic: cell ids are renumbered, outputs cleared, zip entries sorted with a fixed
 timestamp, so building twice gives byte-identical files and a stale committed copy shows up.
 """
-import ast
 import io
 import json
 import shutil
@@ -18,15 +17,19 @@ import nbformat
 
 from . import assignments, settings
 from .assignments import ROOT
+from .files import atomic_write
+from .module_imports import import_closure
 from .questions import BEGIN_QUESTION, QuestionError, normalize_fact, questions, strip_course_keys
 from .student_cells import public_test_files, rewrite
-from .testfiles import load_questions_from_sources
+from .testfiles import load_questions
 
 FIXED_TIME = (2020, 1, 1, 0, 0, 0)
 SHIPPED_PACKAGES = ("checks", "hidden", "references")
 
 
 def normalize_notebook(nb) -> str:
+    """The notebook as deterministic JSON text: numbered cell ids, no outputs, only the
+    cell metadata students need, a fixed kernelspec."""
     for index, cell in enumerate(nb.cells):
         cell["id"] = f"cell-{index:03d}"
         if cell.cell_type == "code":
@@ -41,42 +44,17 @@ def normalize_notebook(nb) -> str:
     return json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def _imports(source: str, module: str) -> set:
-    """Modules inside autograder.{checks,hidden,references} that `source` imports."""
-    found = set()
-    package = module.rsplit(".", 1)[0] if module else ""
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.split(".")[: len(package.split(".")) - node.level + 1]
-                target = ".".join(base + ([node.module] if node.module else []))
-            else:
-                target = node.module or ""
-            candidates = [target] + [f"{target}.{a.name}" for a in node.names]
-        elif isinstance(node, ast.Import):
-            candidates = [a.name for a in node.names]
-        else:
-            continue
-        for name in candidates:
-            parts = name.split(".")
-            if len(parts) >= 3 and parts[0] == "autograder" and parts[1] in SHIPPED_PACKAGES:
-                if (ROOT / "/".join(parts[:3])).with_suffix(".py").exists():
-                    found.add(".".join(parts[:3]))
-    return found
+def shipped_modules() -> dict:
+    """{dotted name: (is_package, source)} for every module a build may ship with the tests."""
+    return {f"autograder.{package}.{path.stem}": (False, path.read_text())
+            for package in SHIPPED_PACKAGES
+            for path in sorted((ROOT / "autograder" / package).glob("*.py")) if path.stem != "__init__"}
 
 
 def support_modules(master) -> list:
     """Every package module the master's tests need, following imports transitively."""
-    pending = _imports("\n".join(c.source for c in master.cells if c.cell_type == "code"), "")
-    seen = set()
-    while pending:
-        module = pending.pop()
-        if module in seen:
-            continue
-        seen.add(module)
-        path = (ROOT / module.replace(".", "/")).with_suffix(".py")
-        pending |= _imports(path.read_text(), module) - seen
-    return sorted(seen)
+    code = "\n".join(c.source for c in master.cells if c.cell_type == "code")
+    return list(import_closure(code, shipped_modules()))
 
 
 def rubric_problems(master_questions) -> list:
@@ -159,10 +137,11 @@ def _stage(spec, staging: Path):
         shutil.copy(source, target)
         init = source.parent / "__init__.py"
         shutil.copy(init, target.parent / "__init__.py")
-    (package / "checks" / "gpu_policy.txt").write_text(settings.grading("gpu_policy", "exclude") + "\n")
+    (package / "checks" / "gpu_policy.txt").write_text(settings.gpu_policy() + "\n")
 
 
 def deterministic_zip(source: Path) -> bytes:
+    """The zip at `source` rewritten with sorted entries, a fixed timestamp and fixed modes."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(source) as original, zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as out:
         for name in sorted(n for n in original.namelist() if not n.endswith("/") and "__pycache__" not in n):
@@ -174,6 +153,8 @@ def deterministic_zip(source: Path) -> bytes:
 
 
 def build_one(spec) -> dict:
+    """{path: bytes} of every generated file of one assignment (student notebook, zip, public
+    tests); exits naming the problems when the master is inconsistent."""
     master = nbformat.read(spec.master, as_version=4)
     try:
         problems = rubric_problems(questions(master)) + unstated_key_fact_problems(master)
@@ -197,10 +178,7 @@ def build_one(spec) -> dict:
         if len(zips) != 1:
             raise SystemExit(f"otter assign made {len(zips)} zips for {spec.id}")
         zip_bytes = deterministic_zip(zips[0])
-        with zipfile.ZipFile(io.BytesIO(zip_bytes)) as archive:
-            sources = {n.split("/")[-1]: archive.read(n).decode() for n in archive.namelist()
-                       if n.startswith("tests/") and n.endswith(".py")}
-        graded = {p for q in load_questions_from_sources(sources) for c in q.cases for p in c.params}
+        graded = {p for q in load_questions(io.BytesIO(zip_bytes)) for c in q.cases for p in c.params}
         rewrite(student, spec.id, sorted(graded))
         problems = ask_before_tell_problems(student, master, spec.student.name)
         if problems:
@@ -212,6 +190,7 @@ def build_one(spec) -> dict:
 
 
 def public_tests_folder(assignment_id) -> Path:
+    """Where an assignment's public test files go: `notebooks/tests/<id>/`."""
     return ROOT / "notebooks" / "tests" / assignment_id
 
 
@@ -240,15 +219,12 @@ def public_bundle(outputs: dict) -> bytes:
 
 def _tests_in_zip(data: bytes) -> dict:
     """(question, test) -> (points, hidden, source) for every test case in an autograder zip."""
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        sources = {n.split("/")[-1]: archive.read(n).decode() for n in archive.namelist()
-                   if n.startswith("tests/") and n.endswith(".py")}
     def fingerprint(code):  # compiled body and constants: changes when the test's code does
         consts = tuple(fingerprint(c) if hasattr(c, "co_code") else repr(c) for c in code.co_consts)
         return (code.co_code, consts, code.co_names)
 
     found = {}
-    for question in load_questions_from_sources(sources):
+    for question in load_questions(io.BytesIO(data)):
         for case in question.cases:
             found[(question.name, case.name)] = (case.points, case.hidden, fingerprint(case.func.__code__))
     return found
@@ -299,5 +275,5 @@ def build(ids=None, check_only=False) -> list:
                 print(line)
             if not check_only:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(data)
+                atomic_write(path, data)
     return changed

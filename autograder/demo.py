@@ -16,6 +16,7 @@ OUT = ROOT / "demo-output"
 
 
 def run_reference(spec, grading_mode: bool) -> float:
+    """Run one master notebook in a Jupyter kernel (in grading mode when asked); the seconds it took."""
     nb = nbformat.read(spec.master, as_version=4)
     env_before = os.environ.get("SEQMOD_GRADING")
     if grading_mode:
@@ -36,6 +37,7 @@ def run_reference(spec, grading_mode: bool) -> float:
 
 
 def main():
+    """`python -m autograder demo`: build, run the reference notebooks, grade the sample submissions."""
     grading_mode = os.environ.get("DEMO_FULL") != "1"
     print("== 1. build notebooks/ and the autograder zips from solutions/")
     changed = build()

@@ -79,6 +79,7 @@ def empty_record(accepted=False) -> dict:
 
 
 def finish(record: dict) -> dict:
+    """Mark the record for review when anything was voided, noted or hit; returns it."""
     record["review"] = bool(record["voided"] or record["notes"] or record["hits"])
     return record
 

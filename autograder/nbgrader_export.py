@@ -53,7 +53,8 @@ from otter.assign.utils import is_ignore_cell
 
 from . import assignments
 from .assignments import ROOT
-from .testfiles import load_questions_from_sources
+from .module_imports import import_closure, imported_names
+from .testfiles import load_questions_from_sources, read_test_sources
 
 DEFAULT_OUT = ROOT / "build" / "nbgrader"
 PRIVATE_PACKAGES = ("autograder/hidden/", "autograder/references/")
@@ -72,12 +73,9 @@ class ExportError(ValueError):
 def read_zip(zip_path: Path):
     """(test sources {q1.py: text}, support files {relative path: bytes}) from an autograder zip."""
     with zipfile.ZipFile(zip_path) as archive:
-        names = sorted(archive.namelist())
-        tests = {posixpath.basename(n): archive.read(n).decode()
-                 for n in names if n.startswith("tests/") and n.endswith(".py")}
-        files = {n[len("files/"):]: archive.read(n)
-                 for n in names if n.startswith("files/") and not n.endswith("/") and "__pycache__" not in n}
-    return tests, files
+        files = {n[len("files/"):]: archive.read(n) for n in sorted(archive.namelist())
+                 if n.startswith("files/") and not n.endswith("/") and "__pycache__" not in n}
+    return read_test_sources(zip_path), files
 
 
 def test_function_sources(test_sources: dict) -> dict:
@@ -105,14 +103,11 @@ def split_support_files(files: dict):
             if not path.endswith(".py"):
                 raise ExportError(f"private support file {path} is not a Python module; the nbgrader "
                                   "export can only carry private modules inside hidden test cells")
-            module = path[:-3].replace("/", ".")
-            if module.endswith(".__init__"):
-                module = module[: -len(".__init__")]
-            private[module] = (path.endswith("/__init__.py"), data.decode())
+            private[_module_name(path)] = (path.endswith("/__init__.py"), data.decode())
         else:
             public[path] = data
     for path, data in public.items():
-        if path.endswith(".py") and _imported_modules(data.decode(), _module_name(path)) & set(private):
+        if path.endswith(".py") and imported_names(data.decode(), _module_name(path)) & set(private):
             raise ExportError(f"public support module {path} imports a private module "
                               "(autograder.hidden or autograder.references)")
     return public, private
@@ -121,45 +116,6 @@ def split_support_files(files: dict):
 def _module_name(path: str) -> str:
     module = path[:-3].replace("/", ".")
     return module[: -len(".__init__")] if module.endswith(".__init__") else module
-
-
-def _imported_modules(source: str, module: str, is_package: bool = False) -> set:
-    """Every dotted name `source` may import (targets and target.attribute), resolved."""
-    package = module if is_package else module.rpartition(".")[0]
-    found = set()
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                parts = alias.name.split(".")
-                found.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.split(".")
-                base = base[: len(base) - node.level + 1]
-                target = ".".join(base + ([node.module] if node.module else []))
-            else:
-                target = node.module or ""
-            parts = target.split(".")
-            found.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
-            found.update(f"{target}.{alias.name}" for alias in node.names)
-    return found
-
-
-def private_closure(test_source: str, private: dict) -> dict:
-    """The private modules a test imports, directly or through other private modules."""
-    pending = _imported_modules(test_source, "") & set(private)
-    needed = set()
-    while pending:
-        name = pending.pop()
-        if name in needed:
-            continue
-        needed.add(name)
-        parent = name.rpartition(".")[0]
-        if parent in private:
-            pending.add(parent)
-        is_package, source = private[name]
-        pending |= _imported_modules(source, name, is_package) & set(private)
-    return {name: private[name] for name in sorted(needed)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -221,10 +177,12 @@ def case_grade_id(question: str, case_name: str) -> str:
 
 
 def test_cell(question: str, case, function_source: str, private: dict):
+    """The locked nbgrader cell of one otter test case: its function and the call; a hidden case
+    sits in a hidden-tests region with the private modules it imports."""
     header = f"# {question}, {case.name}: {_points_text(case.points)}"
     call = call_line(case.func.__name__, case.params)
     if case.hidden:
-        modules = private_closure(function_source, private)
+        modules = import_closure(function_source, private)  # the private modules it needs
         lines = [header + ", hidden: it runs when the notebook is graded.",
                  "### BEGIN HIDDEN TESTS",
                  function_source, "", "",
@@ -415,6 +373,7 @@ def _check_delimiters(cells):
 
 
 def notebook_text(nb) -> str:
+    """The notebook as deterministic JSON text (sorted keys)."""
     return json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
 

@@ -84,6 +84,8 @@ def minimal_notebook(raw: bytes) -> dict:
 
 
 def main():
+    """The child process: read a notebook from stdin, write `ok` and its minimal form, or `problem`
+    and why, to stdout."""
     raw = sys.stdin.buffer.read()
     try:
         text = "ok\n" + json.dumps(minimal_notebook(raw))

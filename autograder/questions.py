@@ -26,12 +26,16 @@ COURSE_KEYS = ("rubric", "key_facts")
 
 @dataclass(frozen=True)
 class RubricItem:
+    """One rubric line of a written question: its points and what earns them."""
+
     points: float
     text: str
 
 
 @dataclass(frozen=True)
 class Question:
+    """One question of a master notebook, as its `# BEGIN QUESTION` config and cells define it."""
+
     name: str
     points: float | None
     manual: bool

@@ -124,17 +124,9 @@ def rewrite(nb, assignment: str, graded: list):
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
-        legacy = '_folder / "autograder" / "checks"' in cell.source and "GRADING_MODE =" in cell.source
-        if (SETUP_BEGIN in cell.source and SETUP_END in cell.source) or legacy:
-            if SETUP_BEGIN in cell.source and SETUP_END in cell.source:
-                before, rest = cell.source.split(SETUP_BEGIN, 1)
-                after = rest.split(SETUP_END, 1)[1]
-            else:  # an older setup cell: its sys.path search and GRADING_MODE line are the setup
-                lines = cell.source.split("\n")
-                start = next(i for i, line in enumerate(lines) if '_folder / "autograder" / "checks"' in line)
-                end = next(i for i in range(start, len(lines)) if lines[i].strip() == "break")
-                kept = [line for line in lines[end + 1:] if not line.startswith("GRADING_MODE =")]
-                before, after = "", "\n".join(kept)
+        if SETUP_BEGIN in cell.source and SETUP_END in cell.source:
+            before, rest = cell.source.split(SETUP_BEGIN, 1)
+            after = rest.split(SETUP_END, 1)[1]
             cell.source = setup_cell_source(before, after, assignment, questions)
             setup_index = index
         elif cell.source.startswith("# Initialize Otter"):

@@ -22,6 +22,8 @@ SUFFIXES = (".ipynb", ".zip")
 
 @dataclass
 class Submission:
+    """One row of a batch: the file the TA gave, its notebook bytes, or why it cannot be run."""
+
     label: str           # the row's `file` column
     source: Path         # what the TA gave us
     notebook: bytes = b""
@@ -30,6 +32,7 @@ class Submission:
 
     @property
     def key(self) -> str:
+        """The SHA-256 of the notebook (of the problem when there is none): the cache key's part."""
         return hashlib.sha256(self.notebook or self.problem.encode()).hexdigest()
 
     @property
@@ -71,6 +74,8 @@ def collect(paths, prefer: str = "") -> list:
 
 
 def load(path: Path, label: str, prefer: str = "") -> Submission:
+    """The submission at `path`: a notebook, or the notebook inside an otter export zip (`prefer`
+    names the one to take when there are several); a problem when there is none."""
     sub = Submission(label, path)
     if not path.exists():
         sub.problem = "file not found"

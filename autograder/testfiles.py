@@ -1,5 +1,6 @@
 """Read an assignment's tests (otter's exception-based format) out of its autograder zip."""
 import inspect
+import posixpath
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +28,8 @@ OTTER_IMPORT = "from otter.test_files import test_case"
 
 @dataclass
 class Case:
+    """One otter test case: its question, name, points, visibility and test function."""
+
     question: str
     name: str
     points: float
@@ -37,16 +40,19 @@ class Case:
 
 @dataclass
 class Question:
+    """One question's test cases, in the order its test file defines them."""
+
     name: str
     cases: list
 
     @property
     def possible(self) -> float:
+        """The question's points: the sum of its cases' points."""
         return sum(c.points for c in self.cases)
 
 
 def load_questions_from_sources(sources: dict) -> list:
-    """`sources` maps a test file's name (q1.py) to its text."""
+    """The questions of the test files in `sources` ({q1.py: text}), in file-name order."""
     questions = []
     for filename in sorted(sources):
         namespace = {"__name__": f"tests.{Path(filename).stem}", "test_case": test_case}
@@ -64,8 +70,14 @@ def load_questions_from_sources(sources: dict) -> list:
     return questions
 
 
-def load_questions(zip_path: Path) -> list:
-    with zipfile.ZipFile(zip_path) as archive:
-        sources = {Path(n).name: archive.read(n).decode()
-                   for n in archive.namelist() if n.startswith("tests/") and n.endswith(".py")}
-    return load_questions_from_sources(sources)
+def read_test_sources(zip_file) -> dict:
+    """{q1.py: text} for every test file under `tests/` of an autograder zip (a path, or a file
+    object such as `io.BytesIO(data)`)."""
+    with zipfile.ZipFile(zip_file) as archive:
+        return {posixpath.basename(n): archive.read(n).decode()
+                for n in sorted(archive.namelist()) if n.startswith("tests/") and n.endswith(".py")}
+
+
+def load_questions(zip_file) -> list:
+    """The questions and test cases of an autograder zip (a path or a file object)."""
+    return load_questions_from_sources(read_test_sources(zip_file))

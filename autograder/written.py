@@ -23,7 +23,8 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from . import assignments, report
+from . import assignments
+from .files import atomic_write
 from .submissions import collect
 from .written_questions import answers_of, written_questions
 from .written_render import code_block, escape, markdown, outputs
@@ -35,6 +36,7 @@ CHROMIUM = os.environ.get("SEQMOD_CHROMIUM", "/usr/bin/chromium")
 
 
 def add_arguments(parser):
+    """The `written` subcommand's arguments."""
     parser.add_argument("assignment", help="assignment id, e.g. ssm_forward_cpu")
     parser.add_argument("paths", nargs="*", help=".ipynb files, otter export .zip files, or folders of them")
     parser.add_argument("--out", required=True, type=Path, help="output folder (the same as for grade is fine)")
@@ -54,11 +56,12 @@ def _key(out: Path) -> bytes:
     path = out / ".written_key"
     if not path.exists():
         out.mkdir(parents=True, exist_ok=True)
-        report.atomic_write(path, secrets.token_hex(16) + "\n")
+        atomic_write(path, secrets.token_hex(16) + "\n")
     return bytes.fromhex(path.read_text().strip())
 
 
 def anonymous_code(key: bytes, identity: str) -> str:
+    """A stable code for a submission (S-XXXXXXXX), keyed by the course's secret."""
     digest = hmac.new(key, identity.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
     return "S-" + base64.b32encode(digest[:5]).decode("ascii")
 
@@ -111,6 +114,7 @@ def answer_html(answer) -> str:
 
 
 def question_header(spec, question) -> str:
+    """The HTML head of a question's page: prompt, model answer and rubric."""
     rubric = "".join(f"<li>({r.points:g} pt) {escape(r.text)}</li>" for r in question.rubric)
     return (f'<section class="question"><h2>{escape(question.name)} ({question.points:g} points)</h2>'
             f'<div class="prompt">{markdown(question.prompt)}</div>'
@@ -202,10 +206,10 @@ def make_pages(assignment_id, paths, out: Path, anonymize=False, pdf=False, quie
     for q in questions:
         entries = [(label_to_shown[label], by_label[label][q.name]) for label in order]
         pages[q.name] = folder / f"{q.name}.html"
-        report.atomic_write(pages[q.name], question_page(spec, q, entries))
-    report.atomic_write(out / "written_roster.json", json.dumps(
+        atomic_write(pages[q.name], question_page(spec, q, entries))
+    atomic_write(out / "written_roster.json", json.dumps(
         {"assignment": spec.id, "anonymized": anonymize, "ids": roster}, indent=1, sort_keys=True))
-    report.atomic_write(sheet_path, to_csv(scores))
+    atomic_write(sheet_path, to_csv(scores))
     if pdf:
         print_pdfs(spec, questions, {label_to_shown[label]: by_label[label] for label in order}, out / "pdf", quiet)
     return pages
@@ -220,6 +224,8 @@ def chromium_path():
 
 
 def print_pdfs(spec, questions, answers_by_shown, folder: Path, quiet=False) -> list:
+    """One PDF per submission of its written answers, printed by headless Chromium; the paths
+    written (none, with a warning, when Chromium is missing)."""
     browser = chromium_path()
     if browser is None:
         print("--pdf skipped: Chromium was not found (install it, e.g. `apt-get install chromium`, "
@@ -308,11 +314,12 @@ def merge_saved(assignment_id, out: Path, saved_files) -> WrittenScores:
             row.comment = join_comment(parts, list(by_name))
     if problems:
         raise WrittenScoresError("--merge-saved", problems)
-    report.atomic_write(sheet_path, to_csv(scores))
+    atomic_write(sheet_path, to_csv(scores))
     return scores
 
 
 def run(args) -> int:
+    """`python -m autograder written`: write the grading pages, or merge saved scores; the exit code."""
     try:
         if args.merge_saved:
             scores = merge_saved(args.assignment, args.out, args.merge_saved)

@@ -18,12 +18,16 @@ END_MARK = "<!-- END QUESTION -->"
 
 @dataclass(frozen=True)
 class RubricLine:
+    """One rubric line: its points and what earns them."""
+
     points: float
     text: str
 
 
 @dataclass
 class WrittenQuestion:
+    """A written (manually graded) question of an assignment, as the TA grades it."""
+
     name: str
     points: float
     prompt: str
@@ -75,15 +79,19 @@ def _prompt_index(cells, prompt):
 
 @dataclass
 class Answer:
+    """A submission's answer to one written question: its cells and how they were found."""
+
     cells: list                # the submission's cells that make up the answer
     located: str = ""          # "cell id", "after the prompt", or "" when not found
 
     @property
     def text(self) -> str:
+        """The answer's markdown, cells joined by blank lines."""
         return "\n\n".join(c.source for c in self.cells if c.cell_type == "markdown")
 
     @property
     def answered(self) -> bool:
+        """Whether the student wrote anything beyond the placeholder."""
         for cell in self.cells:
             source = cell.source.replace(END_MARK, "").strip()
             if cell.cell_type == "markdown" and source and source != PLACEHOLDER:
@@ -102,6 +110,8 @@ def _ends_answer(cell, question) -> bool:
 
 
 def find_answer(nb, question) -> Answer:
+    """The cells of `nb` that answer `question`: by the answer cell's id, else those after the
+    question's prompt."""
     cells = nb.cells
     start, how = None, ""
     if question.answer_cell_id:

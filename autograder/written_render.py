@@ -33,6 +33,7 @@ def clean_text(text) -> str:
 
 
 def escape(text) -> str:
+    """Text made safe for HTML: control characters removed, length capped, quotes escaped."""
     return html.escape(clean_text(text), quote=True)
 
 
@@ -77,6 +78,7 @@ def _math_png(expression: str, display: bool) -> str:
 
 
 def render_math(expression: str, display: bool) -> str:
+    """A LaTeX expression as KaTeX HTML; its source in <code> when it is too long or does not render."""
     expression = clean_text(expression).strip()
     source = f"$${expression}$$" if display else f"${expression}$"
     fallback = f'<code class="math-source">{escape(source)}</code>'
@@ -155,6 +157,7 @@ def markdown(text, attachments=None) -> str:
 
 
 def code_block(source, language="python") -> str:
+    """`source` as an escaped HTML code block."""
     return f'<pre class="code"><code data-language="{escape(language)}">{escape(source)}</code></pre>'
 
 

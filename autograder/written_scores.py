@@ -28,6 +28,8 @@ class WrittenScoresError(ValueError):
 
 @dataclass
 class WrittenRow:
+    """One submission's written scores: points per question, rubric items ticked, a comment."""
+
     scores: dict = field(default_factory=dict)     # question -> float, or None when not scored
     items: dict = field(default_factory=dict)      # question -> [item numbers from 1]
     comment: str = ""
@@ -35,14 +37,18 @@ class WrittenRow:
 
 @dataclass
 class WrittenScores:
+    """The written score sheet of an assignment: its questions and one row per submission."""
+
     questions: list                                # WrittenQuestion, in column order
     rows: dict                                     # file label -> WrittenRow
 
     @property
     def points(self) -> float:
+        """The written questions' points together."""
         return sum(q.points for q in self.questions)
 
     def row(self, label) -> WrittenRow:
+        """The row of `label`; an unscored one when the sheet has none."""
         return self.rows.get(label) or WrittenRow({q.name: None for q in self.questions})
 
     def total(self, label):
@@ -52,6 +58,7 @@ class WrittenScores:
 
 
 def fmt(value) -> str:
+    """A number as the score sheet writes it ("" for None)."""
     return "" if value is None else f"{value:g}"
 
 
@@ -67,16 +74,19 @@ def split_comment(text: str, names) -> dict:
 
 
 def join_comment(parts: dict, names) -> str:
+    """A comment cell from `split_comment`'s parts: the general part, then one line per question."""
     lines = [parts[""]] if parts.get("") else []
     lines += [f"{name}: {' '.join(parts[name].split())}" for name in names if parts.get(name, "").strip()]
     return "\n".join(lines)
 
 
 def header(questions) -> list:
+    """The score sheet's column names."""
     return ["file", *[q.name for q in questions], COMMENT, *[q.name + ITEMS_SUFFIX for q in questions]]
 
 
 def to_csv(scores: WrittenScores, order=None) -> str:
+    """The score sheet as CSV text, rows in `order` (by label by default)."""
     from .report import _cell
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -182,6 +192,7 @@ def parse(text: str, questions, class_files, path="written scores", assignment="
 
 
 def load(path, spec, class_files) -> WrittenScores:
+    """The score sheet at `path`, checked against the assignment and the class's files."""
     from .written_questions import written_questions
     try:
         text = path.read_text(encoding="utf-8")
@@ -193,14 +204,17 @@ def load(path, spec, class_files) -> WrittenScores:
 # ---- what grade does with the scores: grades.csv columns, feedback, summary -------------------
 
 def grade_columns(scores: WrittenScores) -> list:
+    """The columns the written part adds to grades.csv."""
     return [*[q.name for q in scores.questions], "written_total", "course_total"]
 
 
 def grade_points(scores: WrittenScores, otter_points: float) -> list:
+    """The points row's cells for those columns."""
     return [*[fmt(q.points) for q in scores.questions], fmt(scores.points), fmt(otter_points + scores.points)]
 
 
 def grade_cells(scores: WrittenScores, result) -> list:
+    """One submission's cells for those columns (totals empty while any question is unscored)."""
     row = scores.row(result["file"])
     total = scores.total(result["file"])
     course = None if total is None else result["total"] + total

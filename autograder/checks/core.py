@@ -10,6 +10,15 @@ from pathlib import Path
 
 import torch
 
+# The dtypes a check runs a function in: the reference precision first, then single precision.
+FLOAT_DTYPES = (torch.float64, torch.float32)
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    """A dtype as the feedback names it: "float32" for torch.float32."""
+    return str(dtype).removeprefix("torch.")
+
+
 STUB_HINT = "it returned None: the function is still a stub (replace `...` with your code)"
 
 
@@ -18,6 +27,7 @@ class CheckFailure(AssertionError):
 
 
 def fail(message: str):
+    """Stop the check with `message` for the student (raises CheckFailure)."""
     raise CheckFailure(message)
 
 
@@ -32,6 +42,7 @@ def fresh_generator(seed=None) -> torch.Generator:
 
 
 def require_function(fn, name: str):
+    """`fn` when it is a function; otherwise fail saying `name` is undefined or not callable."""
     if fn is None:
         fail(f"`{name}` is not defined. Run the cell that defines it, and every cell above it.")
     if not callable(fn):
@@ -73,6 +84,8 @@ def _has_complex(value) -> bool:
 
 
 def as_tensor(value, name: str) -> torch.Tensor:
+    """A student's result as a detached tensor (Python numbers kept in float64); fails on None
+    or on something that is not numbers."""
     if value is None:
         fail(f"`{name}`: {STUB_HINT}.")
     if isinstance(value, torch.Tensor):
@@ -98,6 +111,8 @@ def as_tensor(value, name: str) -> torch.Tensor:
 
 
 def as_float(value, name: str) -> float:
+    """A student's result as one Python float; fails on None, on a tensor of more than one
+    element, or on something that is not a number."""
     if value is None:
         fail(f"`{name}`: {STUB_HINT}.")
     if isinstance(value, torch.Tensor):
@@ -149,6 +164,7 @@ def tolerance(dtype: torch.dtype) -> float:
 
 
 def relative_error(actual: torch.Tensor, reference: torch.Tensor) -> float:
+    """The largest absolute difference, relative to the reference's largest magnitude."""
     diff = (actual.to(torch.complex128 if actual.is_complex() else torch.float64)
             - reference.to(torch.complex128 if reference.is_complex() else torch.float64))
     scale = reference.abs().max().item() if reference.numel() else 0.0
@@ -156,6 +172,7 @@ def relative_error(actual: torch.Tensor, reference: torch.Tensor) -> float:
 
 
 def close(actual: torch.Tensor, reference: torch.Tensor, rtol: float) -> bool:
+    """Same shape, all finite, and within `rtol` relative error of the reference."""
     if tuple(actual.shape) != tuple(reference.shape):
         return False
     if not torch.isfinite(actual).all():
@@ -227,11 +244,13 @@ def _first_mismatch(actual, reference, rtol, dims):
 
 
 def expect(condition: bool, message: str):
+    """Fail with `message` unless `condition` holds."""
     if not condition:
         fail(message)
 
 
 def log2_ceil(n: int) -> int:
+    """ceil(log2(n)), at least 1: the rounds a log-depth algorithm needs for n items."""
     return max(1, math.ceil(math.log2(max(n, 2))))
 
 
@@ -249,6 +268,8 @@ def gpu_policy() -> str:
     shipped = Path(__file__).with_name("gpu_policy.txt")
     if shipped.exists():
         return shipped.read_text().strip()
+    # The default is settings.DEFAULT_GPU_POLICY's value: this module ships without the grader's
+    # settings, so it cannot import them.
     return os.environ.get("SEQMOD_GPU_POLICY", "exclude")
 
 

@@ -124,6 +124,7 @@ class StubGuard:
         self.figures_before = set()
 
     def stubs(self, names) -> list:
+        """Those of `names` that are graded functions and still stubs in the kernel."""
         namespace = self.shell.user_ns
         return [name for name in self.questions
                 if name in names and callable(namespace.get(name)) and is_stub(namespace[name])]

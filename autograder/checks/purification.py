@@ -26,8 +26,9 @@ HOMEWORK_SIGMAS = [10.0, 8.0, 4.0, 1.0, 0.5, 0.36, 0.16, 0.01]
 HOMEWORK_RANGE = (1.0, 4.0)
 
 
-def _t(values, dtype=F64):
-    return torch.tensor(values, dtype=dtype)
+def _float64_tensor(values):
+    """The homework's numbers as a float64 tensor."""
+    return torch.tensor(values, dtype=F64)
 
 
 # -- shared helpers (the hidden checks use them too) -----------------------------------------
@@ -101,7 +102,8 @@ def _same_range(actual, expected, rtol):
     return _same_bound(actual[0], expected[0], rtol) and _same_bound(actual[1], expected[1], rtol)
 
 
-def _show(r):
+def _range_text(r):
+    """A range of lam as feedback prints it: "(lo, hi)", or "None" for the empty range."""
     return "None" if r is None else f"({r[0]:.6g}, {r[1]:.6g})"
 
 
@@ -117,7 +119,7 @@ def compare_range(value, expected, name, *, dtype=F64, where=None, mistakes=None
     if actual is None and expected is not None:
         # a stub also returns None, so say both
         likely = f" Likely cause: {'; '.join(matched)}." if matched else ""
-        shown = f" (expected {_show(expected)})" if reveal else ""
+        shown = f" (expected {_range_text(expected)})" if reveal else ""
         fail(f"`{name}` returned None, but a range of lam exists{context}{shown}.{likely} (A function that "
              "is still a stub returns None too: replace `...` with your code.)")
     if matched:
@@ -126,7 +128,7 @@ def compare_range(value, expected, name, *, dtype=F64, where=None, mistakes=None
         fail(f"`{name}` returned a range with lo > hi{context}: no lam satisfies both conditions "
              "then, so return None.")
     if reveal:
-        fail(f"`{name}` returned {_show(actual)}, expected {_show(expected)}{context}.")
+        fail(f"`{name}` returned {_range_text(actual)}, expected {_range_text(expected)}{context}.")
     if expected is None:
         fail(f"`{name}` returned a range, but no lam satisfies both conditions{context}: expected None.")
     fail(f"`{name}` returned the wrong bounds{context}: the upper bound comes from the weakest "
@@ -137,8 +139,8 @@ def compare_range(value, expected, name, *, dtype=F64, where=None, mistakes=None
 
 def loss_table_matches_homework(reconstruction_loss, regularization_loss):
     """The table of the homework: (0, 2) for the identity, (0.001, 1) for W_beta."""
-    X = _t(HOMEWORK_X)
-    for label, W in (("alpha", _t(W_ALPHA)), ("beta", _t(W_BETA))):
+    X = _float64_tensor(HOMEWORK_X)
+    for label, W in (("alpha", _float64_tensor(W_ALPHA)), ("beta", _float64_tensor(W_BETA))):
         recon_expected, reg_expected = HOMEWORK_TABLE[label]
         recon = as_float(call(reconstruction_loss, "reconstruction_loss", W, X), "reconstruction_loss")
         reg = as_float(call(regularization_loss, "regularization_loss", W), "regularization_loss")
@@ -149,17 +151,17 @@ def loss_table_matches_homework(reconstruction_loss, regularization_loss):
         reg_hints = {"the norm is not squared: the penalty is the sum of the squared entries of W":
                      math.sqrt(reg_expected),
                      "it is a mean; the penalty is the sum of the squared entries of W": reg_expected / W.numel()}
-        expect_close(_t(recon), _t(recon_expected), "reconstruction_loss", rtol=1e-6,
-                     mistakes={h: _t(v) for h, v in recon_hints.items() if v != recon_expected},
+        expect_close(_float64_tensor(recon), _float64_tensor(recon_expected), "reconstruction_loss", rtol=1e-6,
+                     mistakes={h: _float64_tensor(v) for h, v in recon_hints.items() if v != recon_expected},
                      where=f"the homework's X and W_{label}")
-        expect_close(_t(reg), _t(reg_expected), "regularization_loss", rtol=1e-6,
-                     mistakes={h: _t(v) for h, v in reg_hints.items() if v != reg_expected},
+        expect_close(_float64_tensor(reg), _float64_tensor(reg_expected), "regularization_loss", rtol=1e-6,
+                     mistakes={h: _float64_tensor(v) for h, v in reg_hints.items() if v != reg_expected},
                      where=f"the homework's W_{label}")
 
 
 def crossover_matches_homework(crossover_lambda):
     """Identity vs W_beta: 0 + 2 lam = 0.001 + lam at lam = 0.001, whichever comes first."""
-    X, W_a, W_b = _t(HOMEWORK_X), _t(W_ALPHA), _t(W_BETA)
+    X, W_a, W_b = _float64_tensor(HOMEWORK_X), _float64_tensor(W_ALPHA), _float64_tensor(W_BETA)
     where = "the homework's X, W_alpha and W_beta"
     for first, second, order in ((W_a, W_b, ""), (W_b, W_a, " (given in the other order)")):
         value = as_float(call(crossover_lambda, "crossover_lambda", first, second, X), "crossover_lambda")
@@ -198,7 +200,7 @@ def purifier_zeroes_the_gradient(optimal_purifier):
     """The minimizer satisfies W (X X^T + lam I) = X X^T; checked on the homework's X and on
     two seeded random matrices (more points than features, and more features than points)."""
     gen = fresh_generator(seed=3103)
-    cases = [(_t(HOMEWORK_X), 0.01, "the homework's X, lam = 0.01"),
+    cases = [(_float64_tensor(HOMEWORK_X), 0.01, "the homework's X, lam = 0.01"),
              (torch.randn(3, 7, generator=gen, dtype=F64), 1.5, "m = 3 features, n = 7 points"),
              (torch.randn(4, 2, generator=gen, dtype=F64), 0.8, "m = 4 features, n = 2 points")]
     for X, lam, where in cases:
@@ -243,7 +245,7 @@ def trained_purifier_reaches_minimizer(train_purifier):
 
 def range_matches_homework(feasible_lambda_range):
     """The homework's numbers give [1, 4]; asking to keep 95% instead makes the range empty."""
-    sigmas = _t(HOMEWORK_SIGMAS)
+    sigmas = _float64_tensor(HOMEWORK_SIGMAS)
     got = call(feasible_lambda_range, "feasible_lambda_range", sigmas, 3, 0.8, 0.5)
     hints = {
         "the inequalities are reversed: s^2 / (s^2 + lam) falls as lam grows, so keeping at least "

@@ -99,6 +99,8 @@ def parse_gradient_answer(answer):
 
 
 def gradient_answer_format(gradient_inputs):
+    """`gradient_inputs` has the format the question asks for (its contents are graded by the hidden
+    tests)."""
     parse_gradient_answer(gradient_inputs)
 
 
@@ -269,6 +271,8 @@ def _causal_hints(Q, K, V, lam):
 
 
 def causal_matches_prefix_solves(causal_ridge_attention):
+    """Each output row of `causal_ridge_attention` is the ridge solve over the keys up to that
+    position."""
     gen = fresh_generator(seed=404)
     for n, d, d_v, lam in [(6, 3, 2, 0.5), (3, 5, 4, 2.0), (1, 2, 1, 1.0)]:
         Q, K, V = _random(gen, n, d), _random(gen, n, d), _random(gen, n, d_v)
@@ -303,6 +307,8 @@ def weights_reproduce_outputs(ridge_attention_weights, ridge_attention):
 # -- chunked causal ridge attention -------------------------------------------------------------------
 
 def chunked_matches_prefix_solves(chunked_causal_ridge_attention):
+    """`chunked_causal_ridge_attention` gives the prefix ridge solves, for chunk sizes that do and
+    do not divide n."""
     gen = fresh_generator(seed=406)
     for n, d, d_v, lam, chunk in [(10, 3, 2, 0.5, 4), (6, 4, 3, 1.0, 6), (5, 2, 1, 2.0, 1)]:
         Q, K, V = _random(gen, n, d), _random(gen, n, d), _random(gen, n, d_v)
@@ -316,6 +322,7 @@ def chunked_matches_prefix_solves(chunked_causal_ridge_attention):
 # -- re-factorized recursion ----------------------------------------------------------------------------
 
 def refactored_matches_prefix_solves(refactored_causal_ridge_attention):
+    """`refactored_causal_ridge_attention` gives the prefix ridge solves, whatever `refactor_every` is."""
     gen = fresh_generator(seed=407)
     for n, d, d_v, lam, every in [(10, 3, 2, 0.5, 3), (5, 4, 2, 1.0, 8), (6, 2, 3, 0.3, 1)]:
         Q, K, V = _random(gen, n, d), _random(gen, n, d), _random(gen, n, d_v)

@@ -1,7 +1,7 @@
 """Inputs and checks shared by the two SSM assignments (CPU and GPU)."""
 import torch
 
-from .core import as_tensor, expect, expect_shape, fail, tolerance
+from .core import as_tensor, dtype_name, expect, expect_shape, fail, tolerance
 
 # Named slips of an SSM kernel [D, C B, C A B, ...], shared by the public checks and the references
 DIRECT_TERM_SHIFTED = ("K_0 should be the direct term D; every later entry is shifted by one step "
@@ -34,6 +34,7 @@ def stable_matrix(gen, H, radius=0.9, dtype=torch.float64):
 
 
 def random_system(gen, N, T, D, H, dtype=torch.float64, radius=0.9):
+    """A random SSM (W, U, b, x) with spectral radius `radius`: drawn in float64, then cast to `dtype`."""
     W = stable_matrix(gen, H, radius, dtype)
     U = torch.randn(H, D, generator=gen, dtype=torch.float64).to(dtype)
     b = torch.randn(H, generator=gen, dtype=torch.float64).to(dtype)
@@ -42,7 +43,8 @@ def random_system(gen, N, T, D, H, dtype=torch.float64, radius=0.9):
 
 
 def describe(N, T, D, H, dtype):
-    return f"N={N}, T={T}, d_in={D}, H={H}, {str(dtype).replace('torch.', '')}"
+    """The inputs' sizes and dtype in words, for feedback."""
+    return f"N={N}, T={T}, d_in={D}, H={H}, {dtype_name(dtype)}"
 
 
 def check_recurrence(out, W, U, b, x, name):
@@ -109,6 +111,7 @@ def check_kernel_properties(kernel, W, T, name):
 
 
 def check_agreement(conv_out, loop_out, name, other, dtype):
+    """Two of the student's implementations of the forward pass agree to within rounding."""
     conv_out, loop_out = as_tensor(conv_out, name), as_tensor(loop_out, other)
     expect_shape(conv_out, tuple(loop_out.shape), name, "N T H")
     diff = (conv_out.cpu().double() - loop_out.cpu().double()).abs().max().item()

@@ -75,6 +75,7 @@ def kernel_starts_with_direct_term(ssm_kernel):
 
 
 def unrolled_follows_recurrence(unrolled_ssm_forward):
+    """`unrolled_ssm_forward` follows h_t = W h_(t-1) + U x_t + b, step by step."""
     gen = fresh_generator(seed=182)
     for N, T, D, H in [(2, 6, 3, 4), (1, 1, 2, 2)]:
         W, U, b, x = random_system(gen, N, T, D, H)
@@ -83,6 +84,7 @@ def unrolled_follows_recurrence(unrolled_ssm_forward):
 
 
 def conv_kernel_is_powers_of_W(make_conv_kernel):
+    """`make_conv_kernel` returns W^0 .. W^(T-1) in the layout the question asks for."""
     gen = fresh_generator(seed=183)
     for H, T in [(3, 6), (2, 5), (1, 4)]:
         W, *_ = random_system(gen, 1, 1, 1, H)
@@ -92,6 +94,7 @@ def conv_kernel_is_powers_of_W(make_conv_kernel):
 
 
 def conv_agrees_with_unrolled(conv_ssm_forward, unrolled_ssm_forward):
+    """`conv_ssm_forward` follows the recurrence and agrees with `unrolled_ssm_forward`."""
     gen = fresh_generator(seed=184)
     for N, T, D, H in [(2, 7, 3, 4), (1, 1, 1, 1)]:
         W, U, b, x = random_system(gen, N, T, D, H)

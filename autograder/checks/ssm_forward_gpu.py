@@ -96,6 +96,7 @@ def check_diag_kernel_properties(kernel, w, T, name):
 
 
 def diag_kernel_is_powers_of_w(make_diag_conv_kernel):
+    """`make_diag_conv_kernel` returns w^0 .. w^(T-1) per channel, shaped (H, 1, T)."""
     gen = fresh_generator(seed=282)
     for H, T in [(3, 6), (2, 5), (1, 4), (4, 1)]:
         w, *_ = random_diagonal_system(gen, 1, 1, 1, H)
@@ -171,6 +172,7 @@ def check_scan(out, a, u, name):
 
 
 def scan_follows_recurrence(scan_ssm_forward):
+    """`scan_ssm_forward` returns h_1 .. h_T of h_t = a_t * h_(t-1) + u_t."""
     gen = fresh_generator(seed=285)
     for N, T, H in [(2, 8, 3), (1, 13, 2), (1, 1, 1), (3, 5, 1)]:
         a, u = random_scan_inputs(gen, N, T, H)

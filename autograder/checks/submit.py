@@ -15,6 +15,7 @@ class NotReady(Exception):
 
 
 def check_functions(graded, namespace):
+    """Raise NotReady when a graded function is missing or still a stub in `namespace`."""
     for name in graded:
         fn = namespace.get(name)
         if fn is None:

@@ -12,8 +12,6 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from .core import CheckFailure
 
-MATMUL_OPS = {"mm", "bmm", "addmm", "baddbmm", "addbmm", "mv", "addmv", "dot", "vdot",
-              "_linalg_eigh", "linalg_eig", "_linalg_solve_ex", "linalg_solve_triangular"}
 MATRIX_PRODUCT_OPS = {"mm", "bmm", "addmm", "baddbmm", "addbmm", "mv", "addmv", "dot", "vdot"}
 CONVOLUTION_OPS = {"convolution", "_convolution", "conv1d", "conv2d", "cudnn_convolution",
                    "mkldnn_convolution", "_slow_conv2d_forward", "slow_conv3d_forward",
@@ -64,6 +62,7 @@ class OpCounts:
 
 
     def total(self) -> int:
+        """Every op counted, bookkeeping included."""
         return sum(self.counts.values())
 
     def compute(self) -> int:
@@ -71,9 +70,11 @@ class OpCounts:
         return sum(n for op, n in self.counts.items() if op not in BOOKKEEPING_OPS)
 
     def of(self, names) -> int:
+        """How many of the counted ops are among `names`."""
         return sum(self.counts.get(op, 0) for op in names)
 
     def matrix_products(self) -> int:
+        """Matrix products (mm, bmm, matmul's kernels, dot products)."""
         return self.of(MATRIX_PRODUCT_OPS)
 
     def convolutions(self) -> int:
@@ -82,15 +83,18 @@ class OpCounts:
         return self.of(CONVOLUTION_OPS) if "convolution" in self.depends else 0
 
     def ffts(self) -> int:
+        """FFT ops, when the result depends on one."""
         return self.of(FFT_OPS) if "fft" in self.depends else 0
 
     def to_dict(self) -> dict:
+        """The counts as plain JSON data (what a worker sends back)."""
         return {"ops": dict(self.counts), "largest_output": self.largest_output, "voided": self.voided,
                 "outside": self.outside, "notes": list(self.notes), "depends": sorted(self.depends),
                 "product_work": self.product_work}
 
     @classmethod
     def from_dict(cls, data: dict) -> "OpCounts":
+        """Counts from `to_dict`'s data; malformed entries are dropped."""
         data = data if isinstance(data, dict) else {}
         ops = data.get("ops") if isinstance(data.get("ops"), dict) else {}
         counts = Counter()
@@ -112,6 +116,7 @@ class OpCounts:
                    work if isinstance(work, int) and work >= 0 else 0)
 
     def summary(self, top=6) -> str:
+        """The total and the `top` most frequent ops, for feedback."""
         common = ", ".join(f"{op} x{n}" for op, n in self.counts.most_common(top))
         return f"{self.total()} ops ({common})"
 

@@ -27,6 +27,9 @@ BUILDERS = {"matmul": _matmul, "gpu_sleep": _gpu_sleep, "cpu_sleep": _cpu_sleep}
 
 
 class Workload:
+    """A workload named in BUILDERS, with its parameters: built on its first call, it travels to the
+    grader's worker as its name and parameters."""
+
     def __init__(self, name, **params):
         if name not in BUILDERS:
             raise ValueError(f"unknown workload {name!r}")
@@ -54,6 +57,7 @@ class Clock(Workload):
 
 
 def build(name, params):
+    """The callable of workload `name` with `params`; ValueError for an unknown name."""
     if name not in BUILDERS:
         raise ValueError(f"unknown workload {name!r}")
     return BUILDERS[name](**params)

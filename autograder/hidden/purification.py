@@ -3,10 +3,12 @@
 import torch
 
 from ..checks.core import (
+    FLOAT_DTYPES,
     CheckFailure,
     as_float,
     as_tensor,
     call,
+    dtype_name,
     expect_close,
     expect_shape,
     fail,
@@ -18,11 +20,6 @@ from ..checks.purification import compare_range, gradient_descent_settings, puri
 from ..references import purification as ref
 
 F64 = torch.float64
-DTYPES = (torch.float64, torch.float32)
-
-
-def _dtype_name(dtype):
-    return str(dtype).replace("torch.", "")
 
 
 def _uniform(gen, lo, hi):
@@ -44,9 +41,10 @@ def _spectrum(gen, r, repeated=False, zero=False):
 # -- question 1 -----------------------------------------------------------------------------
 
 def reconstruction_loss_on_fresh_inputs(reconstruction_loss):
+    """`reconstruction_loss` matches the reference on fresh W and X, in float64 and float32."""
     gen = fresh_generator()
     for m, n in [(3, 5), (4, 2), (1, 6), (3, 3)]:
-        for dtype in DTYPES:
+        for dtype in FLOAT_DTYPES:
             while True:  # skip draws where W X nearly equals X (the residual would be all rounding)
                 W = torch.randn(m, m, generator=gen, dtype=F64).to(dtype)
                 X = torch.randn(m, n, generator=gen, dtype=F64).to(dtype)
@@ -55,7 +53,7 @@ def reconstruction_loss_on_fresh_inputs(reconstruction_loss):
                 if terms <= 100 * float(((X64 - W64 @ X64) ** 2).sum()):
                     break
             got = as_float(call(reconstruction_loss, "reconstruction_loss", W, X,
-                                 where=f"W {m} x {m}, X {m} x {n}, {_dtype_name(dtype)}"), "reconstruction_loss")
+                                 where=f"W {m} x {m}, X {m} x {n}, {dtype_name(dtype)}"), "reconstruction_loss")
             mistakes = {h: torch.tensor(v, dtype=F64) for h, v in ref.reconstruction_mistakes(W, X).items()}
             expected = ref.reconstruction_loss(W, X)
             # X - W X cancels where W X is close to X: rounding in `dtype` is relative to the terms
@@ -63,28 +61,30 @@ def reconstruction_loss_on_fresh_inputs(reconstruction_loss):
             rtol = tolerance(dtype) * max(1.0, terms / max(expected, 1e-300))
             expect_close(torch.tensor(got, dtype=F64), torch.tensor(expected, dtype=F64),
                          "reconstruction_loss", input_dtype=dtype, mistakes=mistakes, rtol=rtol,
-                         where=f"W {m} x {m}, X {m} x {n}, {_dtype_name(dtype)}")
+                         where=f"W {m} x {m}, X {m} x {n}, {dtype_name(dtype)}")
 
 
 def regularization_loss_on_fresh_inputs(regularization_loss):
+    """`regularization_loss` matches the reference on fresh W, in float64 and float32."""
     gen = fresh_generator()
     for m in (1, 3, 5):
-        for dtype in DTYPES:
+        for dtype in FLOAT_DTYPES:
             W = torch.randn(m, m, generator=gen, dtype=F64).to(dtype)
             got = as_float(call(regularization_loss, "regularization_loss", W,
-                                 where=f"W {m} x {m}, {_dtype_name(dtype)}"), "regularization_loss")
+                                 where=f"W {m} x {m}, {dtype_name(dtype)}"), "regularization_loss")
             mistakes = {h: torch.tensor(v, dtype=F64) for h, v in ref.regularization_mistakes(W).items()}
             expect_close(torch.tensor(got, dtype=F64), torch.tensor(ref.regularization_loss(W), dtype=F64),
                          "regularization_loss", input_dtype=dtype, mistakes=mistakes,
-                         where=f"W {m} x {m}, {_dtype_name(dtype)}")
+                         where=f"W {m} x {m}, {dtype_name(dtype)}")
 
 
 # -- question 2 -----------------------------------------------------------------------------
 
 def crossover_on_fresh_inputs(crossover_lambda):
+    """`crossover_lambda` matches the reference on fresh pairs of purifiers."""
     gen = fresh_generator()
     for m, n in [(3, 5), (2, 6), (4, 4)]:
-        for dtype in DTYPES:
+        for dtype in FLOAT_DTYPES:
             while True:
                 W_a = (torch.eye(m, dtype=F64) + 0.3 * torch.randn(m, m, generator=gen, dtype=F64)).to(dtype)
                 W_b = (0.6 * torch.randn(m, m, generator=gen, dtype=F64)).to(dtype)
@@ -99,13 +99,13 @@ def crossover_on_fresh_inputs(crossover_lambda):
                 if condition <= 50:
                     break
             got = as_float(call(crossover_lambda, "crossover_lambda", W_a, W_b, X,
-                                 where=f"m = {m}, n = {n}, {_dtype_name(dtype)}"), "crossover_lambda")
+                                 where=f"m = {m}, n = {n}, {dtype_name(dtype)}"), "crossover_lambda")
             mistakes = {h: torch.tensor(v, dtype=F64) for h, v in ref.crossover_mistakes(W_a, W_b, X).items()}
             try:
                 expect_close(torch.tensor(got, dtype=F64),
                              torch.tensor(ref.crossover_lambda(W_a, W_b, X), dtype=F64), "crossover_lambda",
                              input_dtype=dtype, mistakes=mistakes, rtol=tolerance(dtype) * condition,
-                             where=f"m = {m}, n = {n}, {_dtype_name(dtype)}")
+                             where=f"m = {m}, n = {n}, {dtype_name(dtype)}")
             except CheckFailure as failure:
                 raise CheckFailure(f"{failure} (It uses your two loss functions: if question 1 fails, "
                                    "fix those first.)") from None
@@ -121,8 +121,8 @@ def _purifier_cases(gen, cases):
         words = [f"m = {m} features", f"n = {n} points"]
         words += [w for w, on in (("repeated singular values", options.get("repeated")),
                                   ("a zero singular value", options.get("zero"))) if on]
-        for dtype in DTYPES:
-            yield X.to(dtype), lam, ", ".join(words + [_dtype_name(dtype)]), dtype
+        for dtype in FLOAT_DTYPES:
+            yield X.to(dtype), lam, ", ".join(words + [dtype_name(dtype)]), dtype
 
 
 def _purifier_matches(optimal_purifier, cases):
@@ -162,7 +162,7 @@ def trained_purifier_matches_closed_form(train_purifier):
         X = purifier_data(gen, m, n, sigmas)
         lam = _uniform(gen, *lams)
         steps, lr = gradient_descent_settings(X, lam)
-        where = f"m = {m}, n = {n}, {_dtype_name(dtype)}"
+        where = f"m = {m}, n = {n}, {dtype_name(dtype)}"
         got = as_tensor(call(train_purifier, "train_purifier", X.to(dtype), lam, steps, lr, where=where),
                         "train_purifier")
         expect_shape(got, (m, m), "train_purifier")
@@ -207,9 +207,9 @@ def range_on_fresh_spectra(feasible_lambda_range):
         hi, lo = s[k - 1] ** 2 * (1 - keep) / keep, s[k] ** 2 * (1 - attenuate) / attenuate
         if abs(hi - lo) <= 1e-3 * max(hi, lo):
             continue
-        dtype = DTYPES[tries % 2]
+        dtype = FLOAT_DTYPES[tries % 2]
         _range_case(feasible_lambda_range, sigmas, k, keep, attenuate,
-                    f"{m} sorted singular values, k = {k}, {_dtype_name(dtype)}", dtype)
+                    f"{m} sorted singular values, k = {k}, {dtype_name(dtype)}", dtype)
         outcomes.add(answer is None)
         if tries > 60:
             break

@@ -6,6 +6,7 @@ from ..checks.core import (
     as_float,
     as_tensor,
     call,
+    dtype_name,
     expect,
     expect_close,
     expect_shape,
@@ -31,10 +32,6 @@ def _randn(gen, *shape, dtype=F64):
     return torch.randn(*shape, generator=gen, dtype=F64).to(dtype)
 
 
-def _dtype_name(dtype):
-    return str(dtype).replace("torch.", "")
-
-
 # -- warm-up ---------------------------------------------------------------------------------------
 
 def update_mean_on_fresh_streams(update_mean):
@@ -45,7 +42,7 @@ def update_mean_on_fresh_streams(update_mean):
         expected = ref.running_means(points)
         mean = torch.zeros(shape, dtype=dtype)
         for n in range(points.shape[0]):
-            where = (f"points of shape {tuple(shape)}, {_dtype_name(dtype)}, the mean of {n} points "
+            where = (f"points of shape {tuple(shape)}, {dtype_name(dtype)}, the mean of {n} points "
                      f"updated with point {n + 1}")
             got = call(update_mean, "update_mean", mean, points[n], n, where=where)
             expect_close(got, expected[n], "update_mean", input_dtype=dtype,
@@ -58,13 +55,14 @@ def update_mean_on_fresh_streams(update_mean):
 
 
 def ridge_sums_on_fresh_data(ridge_sums):
+    """`ridge_sums` matches the reference on fresh data, scalar and vector targets."""
     gen = fresh_generator()
     for n, d, d_v, lam, dtype in [(7, 3, None, 0.4, F64), (5, 4, 2, 1.7, F64), (3, 5, 6, 0.9, F32),
                                   (1, 2, 3, 2.0, F64)]:
         X = _randn(gen, n, d, dtype=dtype)
         Y = _randn(gen, n, dtype=dtype) if d_v is None else _randn(gen, n, d_v, dtype=dtype)
         where = f"n={n}, d={d}, " + ("scalar targets" if d_v is None else f"targets of size {d_v}") + \
-                f", {_dtype_name(dtype)}"
+                f", {dtype_name(dtype)}"
         result = call(ridge_sums, "ridge_sums", X, Y, lam, where=where)
         expect(isinstance(result, (tuple, list)) and len(result) == 2,
                "`ridge_sums` should return a pair (gram, cross).")
@@ -92,7 +90,7 @@ RIDGE_CASES = [
 
 def _describe(lead, n_q, n, d, d_v, lam, dtype):
     batch = f"leading dims {tuple(lead)}, " if lead else ""
-    return f"{batch}n_q={n_q}, n={n}, d={d}, d_v={d_v}, lam={lam:g}, {_dtype_name(dtype)}"
+    return f"{batch}n_q={n_q}, n={n}, d={d}, d_v={d_v}, lam={lam:g}, {dtype_name(dtype)}"
 
 
 def _ridge_inputs(gen, lead, n_q, n, d, d_v, dtype):
@@ -146,6 +144,7 @@ def _gradient_failure(fn, name, args, lam, error, where):
 
 
 def ridge_matches_reference(ridge_attention):
+    """`ridge_attention` matches the reference over batch shapes, sizes, dtypes and tensor lam."""
     gen = fresh_generator()
     for lead, n_q, n, d, d_v, lam, dtype, lam_tensor in RIDGE_CASES:
         Q, K, V = _ridge_inputs(gen, lead, n_q, n, d, d_v, dtype)
@@ -226,13 +225,14 @@ def _well_conditioned(gen, d, dtype):
 
 
 def sherman_morrison_matches_reference(sherman_morrison):
+    """`sherman_morrison` matches the exact inverse of M + u v^T on fresh well-conditioned M."""
     gen = fresh_generator()
     for d, dtype in [(3, F64), (2, F64), (5, F64), (8, F32), (12, F64), (1, F64)]:
         M = _well_conditioned(gen, d, F64)
         u, v = 0.7 * _randn(gen, d), 0.7 * _randn(gen, d)
         M_inv = torch.linalg.inv(M)
         args = (M_inv.to(dtype), u.to(dtype), v.to(dtype))
-        where = f"d={d}, a non-symmetric M, {_dtype_name(dtype)}"
+        where = f"d={d}, a non-symmetric M, {dtype_name(dtype)}"
         got = call(sherman_morrison, "sherman_morrison", *args, where=where)
         expect_close(got, ref.sherman_morrison(*args), "sherman_morrison", dims="d d", input_dtype=dtype,
                      mistakes=ref.sherman_morrison_mistakes(*args), where=where)
@@ -274,10 +274,11 @@ CAUSAL_CASES = [(9, 3, 2, 0.5, F64), (6, 8, 3, 0.7, F64), (14, 4, 4, 1e-2, F64),
 
 
 def causal_matches_reference(causal_ridge_attention):
+    """`causal_ridge_attention` matches the prefix ridge solves on fresh inputs."""
     gen = fresh_generator()
     for n, d, d_v, lam, dtype in CAUSAL_CASES:
         Q, K, V = _causal_inputs(gen, n, d, d_v, dtype)
-        where = f"n={n}, d={d}, d_v={d_v}, lam={lam:g}, {_dtype_name(dtype)}"
+        where = f"n={n}, d={d}, d_v={d_v}, lam={lam:g}, {dtype_name(dtype)}"
         got = call(causal_ridge_attention, "causal_ridge_attention", Q, K, V, lam, where=where)
         # the recursion accumulates rounding over n steps: a float32 result gets 5x the usual room
         expect_close(got, ref.causal_ridge_attention(Q, K, V, lam), "causal_ridge_attention", dims="n d_v",
@@ -357,6 +358,7 @@ WEIGHT_CASES = [((), 5, 5, 5, 0.9, F64), ((2,), 4, 7, 3, 0.5, F64), ((2, 2), 6, 
 
 
 def weights_match_reference(ridge_attention_weights):
+    """`ridge_attention_weights` matches the reference weights over batch shapes and sizes."""
     gen = fresh_generator()
     for lead, n_q, n, d, lam, dtype in WEIGHT_CASES:
         Q, K = _randn(gen, *lead, n_q, d, dtype=dtype), _randn(gen, *lead, n, d, dtype=dtype)
@@ -387,23 +389,27 @@ def _cost_is(answer, name, options, expected, hint):
 
 
 def noncausal_cost_is_right(noncausal_cost):
+    """The `noncausal_cost` answer is O(n d^2)."""
     _cost_is(noncausal_cost, "noncausal_cost", NONCAUSAL_COST_OPTIONS, "O(n d^2)",
              "Count each piece: forming K^T K and K^T V, one d x d inversion, and applying the result to "
              "every query; then use d < n to keep the dominant terms.")
 
 
 def sherman_morrison_cost_is_right(sherman_morrison_cost):
+    """The `sherman_morrison_cost` answer is O(d^2)."""
     _cost_is(sherman_morrison_cost, "sherman_morrison_cost", SHERMAN_MORRISON_COST_OPTIONS, "O(d^2)",
              "With M^(-1) in hand, list the operations in the formula (matrix-vector products, an inner "
              "product, an outer product, a scaled subtraction) and their costs.")
 
 
 def causal_cost_is_right(causal_cost):
+    """The `causal_cost` answer is O(n d^2)."""
     _cost_is(causal_cost, "causal_cost", CAUSAL_COST_OPTIONS, "O(n d^2)",
              "Total over all n positions, with the state carried from one position to the next.")
 
 
 def gradient_inputs_are_right(gradient_inputs):
+    """The `gradient_inputs` answer names the inputs gradients reach, for both layers."""
     answer = parse_gradient_answer(gradient_inputs)
     expected = {"ridge": sorted(["queries", "keys", "values", "scalar"]), "nearest_neighbor": ["values"]}
     wrong = [layer for layer in expected if answer[layer] != expected[layer]]
@@ -418,10 +424,11 @@ CHUNK_CASES = [(13, 3, 2, 0.5, 4, F64), (16, 4, 3, 0.9, 16, F64), (9, 5, 2, 0.3,
 
 
 def chunked_matches_reference(chunked_causal_ridge_attention):
+    """`chunked_causal_ridge_attention` matches the prefix ridge solves on fresh inputs."""
     gen = fresh_generator()
     for n, d, d_v, lam, chunk, dtype in CHUNK_CASES:
         Q, K, V = _causal_inputs(gen, n, d, d_v, dtype)
-        where = f"n={n}, d={d}, d_v={d_v}, lam={lam:g}, chunk_size={chunk}, {_dtype_name(dtype)}"
+        where = f"n={n}, d={d}, d_v={d_v}, lam={lam:g}, chunk_size={chunk}, {dtype_name(dtype)}"
         got = call(chunked_causal_ridge_attention, "chunked_causal_ridge_attention", Q, K, V, lam, chunk,
                    where=where)
         expect_close(got, ref.causal_ridge_attention(Q, K, V, lam), "chunked_causal_ridge_attention",
@@ -463,10 +470,11 @@ REFACTOR_CASES = [(23, 4, 3, 0.7, 5, F64), (9, 3, 2, 1.5, 20, F64), (12, 6, 2, 0
 
 
 def refactored_matches_reference(refactored_causal_ridge_attention):
+    """`refactored_causal_ridge_attention` matches the prefix ridge solves on fresh inputs."""
     gen = fresh_generator()
     for n, d, d_v, lam, every, dtype in REFACTOR_CASES:
         Q, K, V = _causal_inputs(gen, n, d, d_v, dtype)
-        where = f"n={n}, d={d}, d_v={d_v}, lam={lam:g}, refactor_every={every}, {_dtype_name(dtype)}"
+        where = f"n={n}, d={d}, d_v={d_v}, lam={lam:g}, refactor_every={every}, {dtype_name(dtype)}"
         got = call(refactored_causal_ridge_attention, "refactored_causal_ridge_attention", Q, K, V, lam, every,
                    where=where)
         expect_close(got, ref.causal_ridge_attention(Q, K, V, lam), "refactored_causal_ridge_attention",

@@ -1,38 +1,42 @@
 """Hidden checks for the CPU SSM assignment: fresh inputs, float64 references, op counts."""
 import torch
 
-from ..checks.core import as_tensor, call, expect, expect_close, fresh_generator, log2_ceil
-from ..checks.ssm_common import describe, random_system
+from ..checks.core import (
+    FLOAT_DTYPES,
+    as_tensor,
+    call,
+    dtype_name,
+    expect,
+    expect_close,
+    fresh_generator,
+    log2_ceil,
+)
+from ..checks.ssm_common import describe, random_system, stable_matrix
 from ..checks.trace import grows_like_log, traced_call
-from ..references import ssm as ref
+from ..references import ssm_forward_cpu as ref
 
 SHAPES = [(2, 7, 3, 4), (1, 1, 2, 3), (3, 12, 1, 1), (1, 33, 4, 5), (2, 20, 2, 2)]
-DTYPES = (torch.float64, torch.float32)
 
 
 def kernel_on_fresh_systems(ssm_kernel):
+    """`ssm_kernel` matches the reference on fresh stable systems, L = 0 included."""
     gen = fresh_generator()
     for n, L in [(1, 6), (3, 9), (4, 1), (2, 0)]:
-        A = ref_stable(gen, n)
+        A = stable_matrix(gen, n, radius=0.85)
         B, C = torch.randn(n, generator=gen, dtype=torch.float64), torch.randn(n, generator=gen, dtype=torch.float64)
         D = float(torch.randn(1, generator=gen, dtype=torch.float64))
-        for dtype in DTYPES:
-            where = f"state size n={n}, L={L}, {str(dtype)[6:]}"
+        for dtype in FLOAT_DTYPES:
+            where = f"state size n={n}, L={L}, {dtype_name(dtype)}"
             got = call(ssm_kernel, "ssm_kernel", A.to(dtype), B.to(dtype), C.to(dtype), D, L, where=where)
             expect_close(as_tensor(got, "ssm_kernel").flatten(), ref.ssm_kernel(A, B, C, D, L), "ssm_kernel",
                          input_dtype=dtype, mistakes=lambda: ref.ssm_kernel_mistakes(A, B, C, D, L),
                          where=where)
 
 
-def ref_stable(gen, n):
-    from ..checks.ssm_common import stable_matrix
-    return stable_matrix(gen, n, 0.85)
-
-
 def _forward_matches(fn, name):
     gen = fresh_generator()
     for N, T, D, H in SHAPES:
-        for dtype in DTYPES:
+        for dtype in FLOAT_DTYPES:
             W, U, b, x = random_system(gen, N, T, D, H, dtype)
             where = describe(N, T, D, H, dtype)
             got = call(fn, name, W, U, b, x, where=where)
@@ -41,19 +45,22 @@ def _forward_matches(fn, name):
 
 
 def unrolled_matches_reference(unrolled_ssm_forward):
+    """`unrolled_ssm_forward` matches the reference on fresh systems of several shapes."""
     _forward_matches(unrolled_ssm_forward, "unrolled_ssm_forward")
 
 
 def conv_matches_reference(conv_ssm_forward):
+    """`conv_ssm_forward` matches the reference on fresh systems of several shapes."""
     _forward_matches(conv_ssm_forward, "conv_ssm_forward")
 
 
 def conv_kernel_matches_reference(make_conv_kernel):
+    """`make_conv_kernel` matches the powers of W on fresh matrices."""
     gen = fresh_generator()
     for H, T in [(3, 1), (2, 2), (4, 5), (3, 16), (2, 37)]:
-        for dtype in DTYPES:
+        for dtype in FLOAT_DTYPES:
             W, *_ = random_system(gen, 1, 1, 1, H, dtype)
-            where = f"H={H}, T={T}, {str(dtype)[6:]}"
+            where = f"H={H}, T={T}, {dtype_name(dtype)}"
             got = call(make_conv_kernel, "make_conv_kernel", W, T, where=where)
             expect_close(got, ref.powers(W, T), "make_conv_kernel", dims="H H T", input_dtype=dtype,
                          mistakes=lambda: ref.kernel_mistakes(W, T), where=where)
@@ -113,11 +120,12 @@ def _size_of_p(norm2):
 
 
 def low_rank_kernel_on_fresh_inputs(low_rank_ssm_kernel):
+    """`low_rank_ssm_kernel` matches the reference on fresh low-rank systems."""
     gen = fresh_generator()
     for n, norm2, L in LOW_RANK_CASES:
-        for dtype in DTYPES:
+        for dtype in FLOAT_DTYPES:
             p, B, C, D = _low_rank_system(gen, n, norm2, dtype)
-            where = f"n={n}, {_size_of_p(norm2)}, L={L}, {str(dtype)[6:]}"
+            where = f"n={n}, {_size_of_p(norm2)}, L={L}, {dtype_name(dtype)}"
             got = as_tensor(call(low_rank_ssm_kernel, "low_rank_ssm_kernel", p, B, C, D, L, where=where),
                             "low_rank_ssm_kernel").flatten()
             expect(norm2 > 0 or torch.isfinite(got).all(),

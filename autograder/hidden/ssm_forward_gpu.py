@@ -12,10 +12,12 @@ import time
 import torch
 
 from ..checks.core import (
+    FLOAT_DTYPES,
     CheckFailure,
     StudentCodeError,
     as_float,
     call,
+    dtype_name,
     expect,
     expect_close,
     expect_device,
@@ -27,11 +29,9 @@ from ..checks.core import (
 from ..checks.ssm_forward_gpu import random_diagonal_system, random_scan_inputs
 from ..checks.trace import CONVOLUTION_OPS, grows_like_log, timed_call, traced_call
 from ..checks.workloads import Clock, Workload
-from ..references import ssm as ref
-from ..references import ssm_gpu as gref
+from ..references import ssm_forward_cpu as cpu_ref
+from ..references import ssm_forward_gpu as ref
 from . import ssm_forward_cpu as cpu
-
-DTYPES = (torch.float64, torch.float32)
 
 # Float32 results computed on a GPU are compared with a relative tolerance of 1e-2 of the output's
 # largest entry. Why: matmuls and convolutions may run in TF32 (the notebook turns it off, but a
@@ -53,7 +53,7 @@ def _rtol(dtype, cuda):
 
 
 def _where(text, dtype, cuda):
-    return f"{text}, {str(dtype).replace('torch.', '')}" + (" on CUDA" if cuda else "")
+    return f"{text}, {dtype_name(dtype)}" + (" on CUDA" if cuda else "")
 
 
 def _to(tensors, dtype, cuda):
@@ -86,8 +86,8 @@ def _full_forward_on_cuda(fn, name):
     gen = fresh_generator()
     for N, T, D, H in CUDA_SHAPES:
         params = well_conditioned_system(gen, N, T, D, H)
-        reference, mistakes = ref.forward(*params), (lambda p=params: ref.forward_mistakes(*p))
-        for dtype in DTYPES:
+        reference, mistakes = cpu_ref.forward(*params), (lambda p=params: cpu_ref.forward_mistakes(*p))
+        for dtype in FLOAT_DTYPES:
             where = _where(f"N={N}, T={T}, D={D}, H={H}", dtype, True)
             got = call(fn, name, *_to(params, dtype, True), where=where)
             expect_device(got, "cuda", name)
@@ -96,25 +96,28 @@ def _full_forward_on_cuda(fn, name):
 
 
 def unrolled_on_cuda(unrolled_ssm_forward):
+    """`unrolled_ssm_forward` is right on CUDA tensors (needs a GPU)."""
     _full_forward_on_cuda(unrolled_ssm_forward, "unrolled_ssm_forward")
 
 
 def conv_on_cuda(conv_ssm_forward):
+    """`conv_ssm_forward` is right on CUDA tensors (needs a GPU)."""
     _full_forward_on_cuda(conv_ssm_forward, "conv_ssm_forward")
 
 
 def conv_kernel_on_cuda(make_conv_kernel):
+    """`make_conv_kernel` is right on CUDA tensors (needs a GPU)."""
     if not require_cuda("it runs your function on CUDA tensors"):
         return
     gen = fresh_generator()
     for H, T in [(3, 1), (2, 2), (4, 5), (3, 16), (5, 37)]:
         W, *_ = well_conditioned_system(gen, 1, 1, 1, H)
-        for dtype in DTYPES:
+        for dtype in FLOAT_DTYPES:
             got = call(make_conv_kernel, "make_conv_kernel", *_to((W,), dtype, True), T,
                        where=_where(f"H={H}, T={T}", dtype, True))
             expect_device(got, "cuda", "make_conv_kernel")
-            expect_close(got, ref.powers(W, T), "make_conv_kernel", dims="H H T", input_dtype=dtype,
-                         rtol=_rtol(dtype, True), mistakes=lambda: ref.kernel_mistakes(W, T),
+            expect_close(got, cpu_ref.powers(W, T), "make_conv_kernel", dims="H H T", input_dtype=dtype,
+                         rtol=_rtol(dtype, True), mistakes=lambda: cpu_ref.kernel_mistakes(W, T),
                          where=_where(f"H={H}, T={T}", dtype, True))
 
 
@@ -164,7 +167,7 @@ def conv_beats_unrolled_on_cuda(conv_ssm_forward, unrolled_ssm_forward):
     system = well_conditioned_system(gen, N, T, D, H)
     params = _to(system, torch.float32, True)
     where = f"N={N}, T={T}, H={H}, float32"
-    _expect_right_on_cuda(conv_ssm_forward, "conv_ssm_forward", params, ref.forward(*system), where)
+    _expect_right_on_cuda(conv_ssm_forward, "conv_ssm_forward", params, cpu_ref.forward(*system), where)
     _expect_faster(conv_ssm_forward, "conv_ssm_forward", params, unrolled_ssm_forward,
                    "unrolled_ssm_forward", params, 2, where)
 
@@ -182,7 +185,7 @@ def diag_beats_full_conv_on_cuda(diag_conv_ssm_forward, conv_ssm_forward):
     full_args = _to((torch.diag(w), U, b, x), torch.float32, True)
     where = f"N={N}, T={T}, H={H}, W = diag(w), float32"
     _expect_right_on_cuda(diag_conv_ssm_forward, "diag_conv_ssm_forward", diag_args,
-                          gref.diagonal_forward(w, U, b, x), where)
+                          ref.diagonal_forward(w, U, b, x), where)
     _expect_faster(diag_conv_ssm_forward, "diag_conv_ssm_forward", diag_args, conv_ssm_forward,
                    "conv_ssm_forward", full_args, 2, where)
 
@@ -300,21 +303,23 @@ def _diag_kernel_matches(make_diag_conv_kernel, cuda):
         w, *_ = random_diagonal_system(gen, 1, 1, 1, H)
         if H > 2:
             w[1] = 0.0  # 0^0 = 1
-        for dtype in DTYPES:
+        for dtype in FLOAT_DTYPES:
             got = call(make_diag_conv_kernel, "make_diag_conv_kernel", *_to((w,), dtype, cuda), T,
                        where=_where(f"H={H}, T={T}", dtype, cuda))
             if cuda:
                 expect_device(got, "cuda", "make_diag_conv_kernel")
-            expect_close(got, gref.diag_kernel(w, T), "make_diag_conv_kernel", dims="H 1 T",
-                         input_dtype=dtype, rtol=_rtol(dtype, cuda), mistakes=gref.diag_kernel_mistakes(w, T),
+            expect_close(got, ref.diag_kernel(w, T), "make_diag_conv_kernel", dims="H 1 T",
+                         input_dtype=dtype, rtol=_rtol(dtype, cuda), mistakes=ref.diag_kernel_mistakes(w, T),
                          where=_where(f"H={H}, T={T}", dtype, cuda))
 
 
 def diag_kernel_matches_reference(make_diag_conv_kernel):
+    """`make_diag_conv_kernel` matches the reference on fresh CPU inputs."""
     _diag_kernel_matches(make_diag_conv_kernel, cuda=False)
 
 
 def diag_kernel_on_cuda(make_diag_conv_kernel):
+    """`make_diag_conv_kernel` is right on CUDA tensors (needs a GPU)."""
     if not require_cuda("it runs your function on CUDA tensors"):
         return
     _diag_kernel_matches(make_diag_conv_kernel, cuda=True)
@@ -327,8 +332,8 @@ def _diagonal_forward_matches(fn, name, cuda, shapes=DIAG_SHAPES):
     for N, T, D, H in shapes:
         params = random_diagonal_system(gen, N, T, D, H)
         params[0][0] = 0.97  # one channel with a long memory
-        reference, mistakes = gref.diagonal_forward(*params), gref.diagonal_forward_mistakes(*params)
-        for dtype in DTYPES:
+        reference, mistakes = ref.diagonal_forward(*params), ref.diagonal_forward_mistakes(*params)
+        for dtype in FLOAT_DTYPES:
             where = _where(f"N={N}, T={T}, D={D}, H={H}", dtype, cuda)
             got = call(fn, name, *_to(params, dtype, cuda), where=where)
             if cuda:
@@ -338,10 +343,12 @@ def _diagonal_forward_matches(fn, name, cuda, shapes=DIAG_SHAPES):
 
 
 def diag_conv_matches_reference(diag_conv_ssm_forward):
+    """`diag_conv_ssm_forward` matches the reference on fresh CPU inputs."""
     _diagonal_forward_matches(diag_conv_ssm_forward, "diag_conv_ssm_forward", cuda=False)
 
 
 def diag_conv_on_cuda(diag_conv_ssm_forward):
+    """`diag_conv_ssm_forward` is right on CUDA tensors (needs a GPU)."""
     if not require_cuda("it runs your function on CUDA tensors"):
         return
     _diagonal_forward_matches(diag_conv_ssm_forward, "diag_conv_ssm_forward", cuda=True, shapes=CUDA_SHAPES)
@@ -357,7 +364,7 @@ def depthwise_is_one_grouped_convolution(diag_conv_ssm_forward):
     H, T = 8, 24
     params = random_diagonal_system(gen, 2, T, 3, H)
     got, counts = traced_call(diag_conv_ssm_forward, *params, exclude_calls_to={"make_diag_conv_kernel": 2})
-    expect_close(got, gref.diagonal_forward(*params), name, dims="N T H", where=f"H={H}, T={T}")
+    expect_close(got, ref.diagonal_forward(*params), name, dims="N T H", where=f"H={H}, T={T}")
     n = counts.convolutions()
     if n == 0:
         fail(f"`{name}` ran no convolution: use F.conv1d (or nn.Conv1d) with groups=H and the kernel "
@@ -377,15 +384,17 @@ def depthwise_is_one_grouped_convolution(diag_conv_ssm_forward):
              f"{H * T * 4 / 2**20:.1f} MB, but a full (H, H, T) kernel, or diag(w) pushed through "
              f"make_conv_kernel, would take {H * H * T * 4 / 2**30:.0f} GB: build only the H diagonal "
              "kernels and convolve with groups=H.")
-    expect_close(got, gref.diagonal_forward(*params), name, dims="N T H", input_dtype=torch.float32,
+    expect_close(got, ref.diagonal_forward(*params), name, dims="N T H", input_dtype=torch.float32,
                  where=f"N=1, T={T}, H={H}, float32")
 
 
 def fft_matches_reference(fft_ssm_forward):
+    """`fft_ssm_forward` matches the reference on fresh CPU inputs."""
     _diagonal_forward_matches(fft_ssm_forward, "fft_ssm_forward", cuda=False)
 
 
 def fft_on_cuda(fft_ssm_forward):
+    """`fft_ssm_forward` is right on CUDA tensors (needs a GPU)."""
     if not require_cuda("it runs your function on CUDA tensors"):
         return
     _diagonal_forward_matches(fft_ssm_forward, "fft_ssm_forward", cuda=True, shapes=CUDA_SHAPES)
@@ -400,8 +409,8 @@ def fft_has_no_time_loop(fft_ssm_forward):
     for T in (40, 320, 2560):
         params = random_diagonal_system(gen, 2, T, 2, 3)
         got, counts[T] = traced_call(fft_ssm_forward, *params, exclude_calls_to={"make_diag_conv_kernel": 2})
-        expect_close(got, gref.diagonal_forward(*params), name, dims="N T H",
-                     mistakes=gref.diagonal_forward_mistakes(*params) if T == 40 else None, where=f"T={T}")
+        expect_close(got, ref.diagonal_forward(*params), name, dims="N T H",
+                     mistakes=ref.diagonal_forward_mistakes(*params) if T == 40 else None, where=f"T={T}")
     c = counts[2560]
     expect(c.ffts() >= 2, f"`{name}` ran {c.ffts()} FFT(s) its result depends on: transform the inputs and the "
                           "kernel, multiply, and transform back (torch.fft.rfft / torch.fft.irfft) "
@@ -420,8 +429,8 @@ def _scan_matches(scan_ssm_forward, cuda, shapes=SCAN_SHAPES):
         a, u = random_scan_inputs(gen, N, T, H)
         if i == 3:
             a[:, T // 2] = 0.0  # a reset: the state forgets everything before this step
-        reference, mistakes = ref.scan(a, u), gref.scan_mistakes(a, u)
-        for dtype in DTYPES:
+        reference, mistakes = cpu_ref.scan(a, u), ref.scan_mistakes(a, u)
+        for dtype in FLOAT_DTYPES:
             where = _where(f"N={N}, T={T}, H={H}" + (", some a_t = 0" if i == 3 else ""), dtype, cuda)
             got = call(scan_ssm_forward, "scan_ssm_forward", *_to((a, u), dtype, cuda), where=where)
             if cuda:
@@ -431,10 +440,12 @@ def _scan_matches(scan_ssm_forward, cuda, shapes=SCAN_SHAPES):
 
 
 def scan_matches_reference(scan_ssm_forward):
+    """`scan_ssm_forward` matches the reference on fresh CPU inputs."""
     _scan_matches(scan_ssm_forward, cuda=False)
 
 
 def scan_on_cuda(scan_ssm_forward):
+    """`scan_ssm_forward` is right on CUDA tensors (needs a GPU)."""
     if not require_cuda("it runs your function on CUDA tensors"):
         return
     _scan_matches(scan_ssm_forward, cuda=True)
@@ -450,7 +461,7 @@ def scan_takes_log_rounds(scan_ssm_forward):
     for T in (64, 512, 4096):
         a, u = random_scan_inputs(gen, 1, T, 2)
         got, counts[T] = traced_call(scan_ssm_forward, a, u)
-        expect_close(got, ref.scan(a, u), name, dims="N T H", where=f"T={T}")
+        expect_close(got, cpu_ref.scan(a, u), name, dims="N T H", where=f"T={T}")
     ok, seen = grows_like_log({T: c.compute() for T, c in counts.items()})
     expect(ok, f"`{name}` does not run in about log2(T) rounds ({seen}): it loops over time. A parallel "
                "scan combines each position with the one 1, 2, 4, ... steps back (or sweeps a tree up and "

@@ -31,11 +31,13 @@ def reconstruction_loss(W, X):
 
 
 def regularization_loss(W):
+    """||W||_F^2, summed entry by entry in float64."""
     W = _f64(W)
     return float(sum(float(w) ** 2 for w in W.flatten()))
 
 
 def reconstruction_mistakes(W, X):
+    """{likely mistake: the value it gives} for `reconstruction_loss`."""
     W, X = _f64(W), _f64(X)
     right = reconstruction_loss(W, X)
     m, n = X.shape
@@ -50,6 +52,7 @@ def reconstruction_mistakes(W, X):
 
 
 def regularization_mistakes(W):
+    """{likely mistake: the value it gives} for `regularization_loss`."""
     W = _f64(W)
     right = regularization_loss(W)
     return {
@@ -69,6 +72,7 @@ def crossover_lambda(W_a, W_b, X):
 
 
 def crossover_mistakes(W_a, W_b, X):
+    """{likely mistake: the value it gives} for `crossover_lambda`."""
     right = crossover_lambda(W_a, W_b, X)
     return {
         "the ratio is inverted: the losses are equal where (R_a - R_b) + lam (G_a - G_b) = 0, so lam is "
@@ -157,6 +161,7 @@ def feasible_lambda_range(sigmas, k, keep, attenuate):
 
 
 def range_mistakes(sigmas, k, keep, attenuate):
+    """{likely mistake: the range it gives} for the range of lam question."""
     values = sorted((float(v) for v in _f64(sigmas).flatten()), reverse=True)
     as_given = [float(v) for v in _f64(sigmas).flatten()]
     m = len(values)

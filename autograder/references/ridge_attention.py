@@ -66,6 +66,7 @@ def ridge_attention(Q, K, V, lam):
 
 
 def ridge_attention_weights(Q, K, lam):
+    """The (..., n_q, n) weights A with ridge_attention = A V, batch by batch, in float64."""
     Q, K = _f64(Q, K)
     lam = _lam(lam)
     lead = Q.shape[:-2]
@@ -115,6 +116,7 @@ def _primal(Q, K, V, gram):
 
 
 def update_mean_mistakes(m, x_new, n):
+    """{likely mistake: the value it gives} for `update_mean`."""
     m, x_new = _f64(m, x_new)
     return {
         "`n * m + x_new / (n + 1)` divides only x_new: the whole sum n m + x_new is divided by n + 1":
@@ -128,6 +130,7 @@ def update_mean_mistakes(m, x_new, n):
 
 
 def ridge_sums_mistakes(X, Y, lam):
+    """{'gram' or 'cross': {likely mistake: the value it gives}} for `ridge_sums`."""
     X, Y = _f64(X, Y)
     gram, cross = ridge_sums(X, Y, lam)
     d = X.shape[1]
@@ -172,6 +175,7 @@ def ridge_mistakes(Q, K, V, lam):
 
 
 def weights_mistakes(Q, K, lam):
+    """{likely mistake: the weights it gives} for `ridge_attention_weights`."""
     Q, K = _f64(Q, K)
     right = ridge_attention_weights(Q, K, lam)
     n, d = K.shape[-2], K.shape[-1]
@@ -190,6 +194,7 @@ def weights_mistakes(Q, K, lam):
 
 
 def sherman_morrison_mistakes(M_inv, u, v):
+    """{likely mistake: the matrix it gives} for `sherman_morrison`."""
     M_inv, u, v = _f64(M_inv, u, v)
     a, b = M_inv @ u, v @ M_inv
     denom = 1 + v @ M_inv @ u
@@ -221,6 +226,7 @@ def _sm_recursion(Q, K, V, lam, sign=-1.0, start=None, plus_one=True):
 
 
 def causal_mistakes(Q, K, V, lam):
+    """{likely mistake: the output it gives} for the causal ridge attention functions."""
     Q, K, V = _f64(Q, K, V)
     lam = float(lam)
     n, d = K.shape

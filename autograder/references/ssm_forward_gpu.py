@@ -1,10 +1,10 @@
-"""References for the GPU SSM assignment beyond `references.ssm`: the diagonal kernel, the
+"""References for the GPU SSM assignment beyond `references.ssm_forward_cpu`: the diagonal kernel, the
 diagonal forward pass for large H, and models of the mistakes specific to the depthwise, FFT and
 scan implementations. Plain loops in float64 on the CPU, written independently of the solution.
 """
 import torch
 
-from .ssm import F64, forward_mistakes, scan
+from .ssm_forward_cpu import F64, forward_mistakes, scan
 
 
 def _f64(t):
@@ -28,7 +28,7 @@ def drive(U, b, x):
 def diagonal_forward(w, U, b, x):
     """h_t = w * h_(t-1) + U x_t + b (elementwise), h_0 = 0: H independent scalar loops.
 
-    The same as `references.ssm.diagonal_forward`, without forming an H x H matrix, so it also
+    The same as `references.ssm_forward_cpu.diagonal_forward`, without forming an H x H matrix, so it also
     works for very large H.
     """
     z = drive(U, b, x)
@@ -47,6 +47,7 @@ def circular_forward(w, U, b, x):
 
 
 def diag_kernel_mistakes(w, T):
+    """{likely mistake: the kernel it gives} for `make_diag_conv_kernel`."""
     right = diag_kernel(w, T)
     return {
         "index 0 should be all ones (w^0 = 1), and index k should be w^k": diag_kernel(w, T + 1)[:, :, 1:],
@@ -71,6 +72,7 @@ def diagonal_forward_mistakes(w, U, b, x):
 
 
 def scan_mistakes(a, u):
+    """{likely mistake: the output it gives} for `scan_ssm_forward`."""
     a, u = _f64(a), _f64(u)
     right = scan(a, u)
     ones = torch.ones_like(a[:, :1])

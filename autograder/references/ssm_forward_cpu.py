@@ -12,6 +12,7 @@ F64 = torch.float64
 
 
 def ssm_kernel(A, B, C, D, L):
+    """K_0 = D, K_k = C A^(k-1) B for k = 1 .. L, by repeated multiplication in float64."""
     A, B, C = (torch.as_tensor(t, dtype=F64).cpu() for t in (A, B, C))
     values, state = [float(D)], B.clone()
     for _ in range(L):
@@ -53,6 +54,7 @@ def powers(W, T):
 
 
 def diagonal_forward(w, U, b, x):
+    """The forward pass with W = diag(w)."""
     return forward(torch.diag(torch.as_tensor(w).to(F64)), U, b, x)
 
 
@@ -92,6 +94,7 @@ def forward_mistakes(W, U, b, x):
 
 
 def kernel_mistakes(W, T):
+    """{likely mistake: the kernel it gives} for `make_conv_kernel`."""
     W64 = torch.as_tensor(W).to(F64).cpu()
     right = powers(W64, T)
     return {
@@ -102,6 +105,7 @@ def kernel_mistakes(W, T):
 
 
 def ssm_kernel_mistakes(A, B, C, D, L):
+    """{likely mistake: the kernel it gives} for `ssm_kernel`."""
     A64, B64, C64 = (torch.as_tensor(t, dtype=F64).cpu() for t in (A, B, C))
     right = ssm_kernel(A64, B64, C64, D, L)
     return {
