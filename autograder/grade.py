@@ -19,8 +19,10 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from . import assignments, report, sanitize, settings
-from .sandbox import Limits, ZygoteServer, sweep_leftovers
+from .limits import Limits
+from .staging import sweep_leftovers
 from .submissions import collect, label_for
+from .zygote_client import ZygoteServer
 
 RESULT_VERSION = 1
 

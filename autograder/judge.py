@@ -18,8 +18,9 @@ from . import assignments, integrity, notebook_shape
 from .checks import core, trace
 from .checks.core import CheckFailure, SkipCheck, StudentCodeError
 from .checks.trace import MeasurementVoided
+from .limits import Limits, isolation_available
 from .remote import resolve
-from .sandbox import Limits, SandboxedNotebook, SandboxFailure, isolation_available
+from .sandbox import SandboxedNotebook, SandboxFailure
 from .submissions import MAX_NOTEBOOK_BYTES
 from .testfiles import load_questions
 

@@ -27,6 +27,7 @@ def _torch():
 
 
 def encode(value, _depth=0):
+    """Plain JSON-able data for `value`; WireError for anything that may not cross the boundary."""
     if _depth > 20:
         raise WireError("value is nested too deeply")
     if value is None or isinstance(value, (bool, str)):
@@ -147,18 +148,20 @@ MAX_ITEMS = 4_000_000      # commas: items of lists and dicts
 
 
 def frame(message: dict, tag: str = "") -> bytes:
+    """The bytes of one frame: payload length, `tag` padded to TAG_BYTES, JSON payload."""
     payload = json.dumps(message).encode()
     return struct.pack(">Q", len(payload)) + tag.encode("ascii")[:TAG_BYTES].ljust(TAG_BYTES) + payload
 
 
 def write_message(stream, message: dict, tag: str = ""):
+    """Write one framed message to `stream` and flush it."""
     stream.write(frame(message, tag))
     stream.flush()
 
 
 def read_header(stream, limit=MAX_MESSAGE_BYTES):
     """(payload size, tag) of the next frame."""
-    header = _read_exactly(stream, 8 + TAG_BYTES)
+    header = read_exactly(stream, 8 + TAG_BYTES)
     (size,) = struct.unpack(">Q", header[:8])
     if size > limit:
         raise WireError(f"message of {size} bytes is larger than the limit of {limit}")
@@ -168,10 +171,11 @@ def read_header(stream, limit=MAX_MESSAGE_BYTES):
 def skip(stream, size):
     """Read and drop a payload without keeping it."""
     while size:
-        size -= len(_read_exactly(stream, min(size, 1 << 20)))
+        size -= len(read_exactly(stream, min(size, 1 << 20)))
 
 
 def parse(payload: bytes) -> dict:
+    """The message in a frame's payload, refused before parsing when it holds too many values."""
     if payload.count(b"[") + payload.count(b"{") > MAX_CONTAINERS or payload.count(b",") > MAX_ITEMS:
         raise WireError("message has too many values")
     try:
@@ -184,11 +188,13 @@ def parse(payload: bytes) -> dict:
 
 
 def read_message(stream, limit=MAX_MESSAGE_BYTES) -> dict:
+    """The next message from `stream`, whatever its tag."""
     size, _ = read_header(stream, limit)
-    return parse(_read_exactly(stream, size))
+    return parse(read_exactly(stream, size))
 
 
-def _read_exactly(stream, n):
+def read_exactly(stream, n) -> bytes:
+    """Exactly `n` bytes from `stream`, over as many reads as it takes; EOFError if it closes first."""
     chunks, remaining = [], n
     while remaining:
         chunk = stream.read(remaining)

@@ -11,8 +11,6 @@ import traceback
 
 import wire  # staged next to this file inside the sandbox
 
-CELL_TIMEOUT_NOTE = "cell errors are recorded and execution goes on, as in otter"
-
 
 def _device_map(device: str):
     if device.startswith("cuda"):
@@ -76,7 +74,7 @@ MEASURED = {
     "torch.autograd": ["_enable_profiler", "_disable_profiler", "_prepare_profiler"],
     "torch.cuda": ["synchronize", "Event"],
     "time": ["perf_counter", "monotonic", "sleep"],
-    "wire": ["encode", "_encode_array", "frame", "write_message", "read_message", "decode", "_read_exactly"],
+    "wire": ["encode", "_encode_array", "frame", "write_message", "read_message", "decode", "read_exactly"],
     "json": ["dumps", "JSONEncoder", "JSONEncoder.encode", "JSONEncoder.iterencode", "_default_encoder",
              "encoder.encode_basestring_ascii", "encoder.c_make_encoder"],
     "base64": ["b64encode"],

@@ -8,7 +8,8 @@ namespaces, a whitelist root, every capability dropped, rlimits) and then runs `
 Nothing crosses between submissions: the zygote never runs student code, each child is a
 copy-on-write image of the zygote taken before any notebook ran, and each child lives in its
 own namespaces. Like `worker.py`, this file runs with the public library only: it is copied
-into a staging folder next to `worker.py` and `wire.py` and imports nothing private.
+into a staging folder next to `worker.py` and `wire.py` and imports nothing private. The
+grader's side (starting the zygote, asking it for children) is `zygote_client.py`.
 
 Protocol (a SOCK_SEQPACKET Unix socket in a folder only the grader can reach): a client sends
 one JSON request with three file descriptors (requests read end, responses write end, output

@@ -6,7 +6,7 @@ import pytest
 
 from autograder import assignments
 from autograder.grade import grade_all
-from autograder.sandbox import Limits
+from autograder.limits import Limits
 from tests import batches, budgets, notebooks
 
 UNIT_TESTS = Path(__file__).resolve().parent / "unit"

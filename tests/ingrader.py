@@ -24,7 +24,7 @@ import nbformat
 
 from autograder.assignments import ROOT
 from autograder.grade import grade_all
-from autograder.sandbox import Limits
+from autograder.limits import Limits
 from tests import budgets
 from tests.conftest import ONLY, WORKERS, selected_assignments
 from tools.make_samples import filled

@@ -109,9 +109,9 @@ def test_rubrics_and_key_facts_stay_with_the_instructor(assignment):
 
 @pytest.mark.parametrize("assignment", IDS)
 def test_notebook_cells_need_only_the_sandbox_library(assignment):
-    """While grading, only the generic checks modules are importable (sandbox.SANDBOX_CHECKS):
+    """While grading, only the generic checks modules are importable (staging.SANDBOX_CHECKS):
     the master's own cells must not import an assignment's check module or the private parts."""
-    from autograder.sandbox import SANDBOX_CHECKS
+    from autograder.staging import SANDBOX_CHECKS
     allowed = {name[:-3] for name in SANDBOX_CHECKS if name.endswith(".py") and name != "__init__.py"}
     spec = assignments.Assignment(assignment)
     cells = [c.source for c in nbformat.read(spec.master, as_version=4).cells if c.cell_type == "code"

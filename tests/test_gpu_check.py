@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder import sandbox
+from autograder import staging
 from autograder.assignments import ROOT
 from tools import gpu_check
 
@@ -173,12 +173,12 @@ def test_sandbox_site_folders_are_mounted_and_on_the_import_path(tmp_path, monke
     site = tmp_path / "site"
     site.mkdir()
     monkeypatch.setenv("SEQMOD_SANDBOX_SITE", str(site))
-    assert sandbox.extra_package_dirs() == [str(site.resolve())]
-    assert sandbox.worker_environment("/lib", "/home")["PYTHONPATH"].split(os.pathsep) == ["/lib", str(site.resolve())]
+    assert staging.extra_package_dirs() == [str(site.resolve())]
+    assert staging.worker_environment("/lib", "/home")["PYTHONPATH"].split(os.pathsep) == ["/lib", str(site.resolve())]
 
 
 @pytest.mark.parametrize("folder", ["relative/site", str(ROOT), str(ROOT.parent), "/no/such/folder"])
 def test_sandbox_site_refuses_the_grader_and_bad_paths(monkeypatch, folder):
     monkeypatch.setenv("SEQMOD_SANDBOX_SITE", folder)
     with pytest.raises(ValueError, match="SEQMOD_SANDBOX_SITE"):
-        sandbox.extra_package_dirs()
+        staging.extra_package_dirs()

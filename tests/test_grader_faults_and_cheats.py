@@ -12,7 +12,7 @@ import pytest
 
 from autograder.assignments import ROOT
 from autograder.grade import grade_all
-from autograder.sandbox import Limits, grading_as_root, isolation_available
+from autograder.limits import Limits, grading_as_root, isolation_available
 from tests import budgets, notebooks
 
 ASSIGNMENT = "ssm_forward_cpu"
@@ -415,7 +415,8 @@ def test_zygote_children_start_clean_and_unprivileged(tmp_path):
     """Notebooks forked from the batch's warm zygote share nothing: what one changes in memory,
     in /tmp, at home or in System V shared memory is not there for the next; each runs under the trusted
     PID 1 of its own namespace with no capabilities and without the host's files."""
-    from autograder.sandbox import SandboxedNotebook, ZygoteChild, ZygoteServer
+    from autograder.sandbox import SandboxedNotebook
+    from autograder.zygote_client import ZygoteChild, ZygoteServer
     poison, inspect = tmp_path / "poison.ipynb", tmp_path / "inspect.ipynb"
     notebooks.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(POISON)]), poison)
     notebooks.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(INSPECT)]), inspect)
@@ -449,7 +450,8 @@ def test_without_a_zygote_each_notebook_starts_a_fresh_interpreter(tmp_path):
     import subprocess as sp
 
     from autograder.judge import grade
-    from autograder.sandbox import SandboxedNotebook, ZygoteServer
+    from autograder.sandbox import SandboxedNotebook
+    from autograder.zygote_client import ZygoteServer
     reference = notebooks.write(notebooks.reference_notebook(ASSIGNMENT), tmp_path / "reference.ipynb")
     limits = Limits(timeout_s=120, memory_mb=3072)
     with ZygoteServer(startup_timeout_s=0) as zygote:  # gives up at once
@@ -514,7 +516,7 @@ def test_grader_references_cannot_be_imported_as_answers(tmp_path):
 
 def test_the_sandbox_library_holds_no_assignment_checks(tmp_path):
     from autograder import assignments
-    from autograder.sandbox import stage_public_library
+    from autograder.staging import stage_public_library
     stage_public_library(tmp_path / "lib")
     staged = {p.name for p in (tmp_path / "lib" / "autograder" / "checks").iterdir()}
     assert "core.py" in staged and "trace.py" in staged and "workloads.py" in staged

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from autograder import integrity
 from autograder.checks.trace import count_ops_locally, grows_like_log
 from autograder.grade import grade_all
-from autograder.sandbox import Limits
+from autograder.limits import Limits
 from tests import notebooks
 from tests.mutants import ssm_forward_gpu as gpu_mutants
 

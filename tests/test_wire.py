@@ -106,7 +106,24 @@ def test_replies_for_someone_else_are_skipped_unread():
     assert tag == "not-yours"
     wire.skip(stream, size)
     size, tag = wire.read_header(stream)
-    assert tag == "abc123" and wire.parse(stream.read(size)) == {"answer": 42}
+    assert tag == "abc123" and wire.parse(wire.read_exactly(stream, size)) == {"answer": 42}
+
+
+class _Trickle:
+    """A pipe that hands out at most one byte per read, as a slow writer's pipe can."""
+
+    def __init__(self, data: bytes):
+        self.stream = io.BytesIO(data)
+
+    def read(self, n):
+        return self.stream.read(min(n, 1))
+
+
+def test_read_exactly_gathers_short_reads_and_stops_at_a_closed_channel():
+    assert wire.read_exactly(_Trickle(b"abcdef"), 4) == b"abcd"
+    assert wire.read_message(_Trickle(wire.frame({"answer": 42}, tag="t"))) == {"answer": 42}
+    with pytest.raises(EOFError):
+        wire.read_exactly(_Trickle(b"abc"), 4)
 
 
 @pytest.mark.parametrize("payload", [
