@@ -16,7 +16,7 @@ import re
 # (what it is, pattern). Matched per line of code, comments stripped.
 PATTERNS = [
     ("grader internals", r"autograder\s*\.\s*(checks\s*\.\s*(trace|workloads)|worker|wire|judge|remote|sandbox"
-                         r"|zygote|integrity)\b|from\s+autograder\.checks\s+import\s+[^#]*\b(trace|workloads)\b"
+                         r"|zygote|zygote_client|limits|staging|otter_standin|integrity)\b|from\s+autograder\.checks\s+import\s+[^#]*\b(trace|workloads)\b"
                          r"|^\s*(import|from)\s+(wire|worker)\b|\bwire\s*\.\s*\w+|\b(count_ops_locally|time_locally"
                          r"|grad_locally|OpCounts|traced_call|timed_call)\b|\bjson\s*\.\s*[\w.]+\s*=(?!=)"),
     ("dispatch-mode machinery", r"_python_dispatch|TorchDispatchMode|_DisableTorchDispatch|_disable_current_modes"
