@@ -36,6 +36,14 @@ def run_reference(spec, grading_mode: bool) -> float:
     return seconds
 
 
+def _sample_folders(specs):
+    """(assignment, its folder of sample submissions) for each assignment that has one."""
+    for spec in specs:
+        samples = ROOT / "data" / "sample_submissions" / spec.id
+        if samples.exists():
+            yield spec, samples
+
+
 def main():
     """`python -m autograder demo`: build, run the reference notebooks, grade the sample submissions."""
     grading_mode = os.environ.get("DEMO_FULL") != "1"
@@ -49,18 +57,12 @@ def main():
         print(f"   {spec.id}: ran in {run_reference(spec, grading_mode):.1f} s "
               f"-> demo-output/executed/{spec.master.name}")
     print("== 3. grade the sample submissions in data/sample_submissions/")
-    for spec in specs:
-        samples = ROOT / "data" / "sample_submissions" / spec.id
-        if not samples.exists():
-            continue
+    for spec, samples in _sample_folders(specs):
         results = grade_all(spec.id, [samples], OUT / "grades" / spec.id, quiet=False)
         print(f"\n{spec.id}  (grades.csv, feedback and summary in demo-output/grades/{spec.id}/)")
         print(score_table(results) + "\n")
     print("== 4. written answers of the sample submissions: one page per question to grade by hand")
-    for spec in specs:
-        samples = ROOT / "data" / "sample_submissions" / spec.id
-        if not samples.exists():
-            continue
+    for spec, samples in _sample_folders(specs):
         pages = make_pages(spec.id, [samples], OUT / "grades" / spec.id, quiet=True)
         for page in pages.values():
             print(f"   {page.relative_to(ROOT)}")

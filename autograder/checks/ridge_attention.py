@@ -306,29 +306,28 @@ def weights_reproduce_outputs(ridge_attention_weights, ridge_attention):
 
 # -- chunked causal ridge attention -------------------------------------------------------------------
 
+def _matches_prefix_solves(fn, name, seed, cases, knob, suffix=""):
+    """`fn(Q, K, V, lam, extra)` against the prefix solves for each (n, d, d_v, lam, extra) case."""
+    gen = fresh_generator(seed=seed)
+    for n, d, d_v, lam, extra in cases:
+        Q, K, V = _random(gen, n, d), _random(gen, n, d), _random(gen, n, d_v)
+        got = call(fn, name, Q, K, V, lam, extra)
+        expect_close(got, prefix_solutions(Q, K, V, lam), name, dims="n d_v", rtol=1e-8,
+                     mistakes=_causal_hints(Q, K, V, lam), where=f"n={n}, d={d}, d_v={d_v}, {knob}={extra}{suffix}")
+    expect_countable(fn, Q, K, V, lam, extra, name=name)
+
+
 def chunked_matches_prefix_solves(chunked_causal_ridge_attention):
     """`chunked_causal_ridge_attention` gives the prefix ridge solves, for chunk sizes that do and
     do not divide n."""
-    gen = fresh_generator(seed=406)
-    for n, d, d_v, lam, chunk in [(10, 3, 2, 0.5, 4), (6, 4, 3, 1.0, 6), (5, 2, 1, 2.0, 1)]:
-        Q, K, V = _random(gen, n, d), _random(gen, n, d), _random(gen, n, d_v)
-        got = call(chunked_causal_ridge_attention, "chunked_causal_ridge_attention", Q, K, V, lam, chunk)
-        expect_close(got, prefix_solutions(Q, K, V, lam), "chunked_causal_ridge_attention", dims="n d_v",
-                     rtol=1e-8, mistakes=_causal_hints(Q, K, V, lam),
-                     where=f"n={n}, d={d}, d_v={d_v}, chunk_size={chunk}")
-    expect_countable(chunked_causal_ridge_attention, Q, K, V, lam, chunk, name="chunked_causal_ridge_attention")
+    _matches_prefix_solves(chunked_causal_ridge_attention, "chunked_causal_ridge_attention", 406,
+                           [(10, 3, 2, 0.5, 4), (6, 4, 3, 1.0, 6), (5, 2, 1, 2.0, 1)], "chunk_size")
 
 
 # -- re-factorized recursion ----------------------------------------------------------------------------
 
 def refactored_matches_prefix_solves(refactored_causal_ridge_attention):
     """`refactored_causal_ridge_attention` gives the prefix ridge solves, whatever `refactor_every` is."""
-    gen = fresh_generator(seed=407)
-    for n, d, d_v, lam, every in [(10, 3, 2, 0.5, 3), (5, 4, 2, 1.0, 8), (6, 2, 3, 0.3, 1)]:
-        Q, K, V = _random(gen, n, d), _random(gen, n, d), _random(gen, n, d_v)
-        got = call(refactored_causal_ridge_attention, "refactored_causal_ridge_attention", Q, K, V, lam, every)
-        expect_close(got, prefix_solutions(Q, K, V, lam), "refactored_causal_ridge_attention", dims="n d_v",
-                     rtol=1e-8, mistakes=_causal_hints(Q, K, V, lam),
-                     where=f"n={n}, d={d}, d_v={d_v}, refactor_every={every}, float64")
-    expect_countable(refactored_causal_ridge_attention, Q, K, V, lam, every,
-                     name="refactored_causal_ridge_attention")
+    _matches_prefix_solves(refactored_causal_ridge_attention, "refactored_causal_ridge_attention", 407,
+                           [(10, 3, 2, 0.5, 3), (5, 4, 2, 1.0, 8), (6, 2, 3, 0.3, 1)], "refactor_every",
+                           suffix=", float64")

@@ -423,17 +423,21 @@ CHUNK_CASES = [(13, 3, 2, 0.5, 4, F64), (16, 4, 3, 0.9, 16, F64), (9, 5, 2, 0.3,
                (24, 6, 4, 2.0, 5, F64), (30, 4, 3, 1.5, 8, F32)]
 
 
+def _matches_reference(fn, name, cases, knob):
+    """`fn(Q, K, V, lam, extra)` against the reference causal outputs for each (n, d, d_v, lam, extra,
+    dtype) case, float32 with a float32 tolerance."""
+    gen = fresh_generator()
+    for n, d, d_v, lam, extra, dtype in cases:
+        Q, K, V = _causal_inputs(gen, n, d, d_v, dtype)
+        where = f"n={n}, d={d}, d_v={d_v}, lam={lam:g}, {knob}={extra}, {dtype_name(dtype)}"
+        got = call(fn, name, Q, K, V, lam, extra, where=where)
+        expect_close(got, ref.causal_ridge_attention(Q, K, V, lam), name, dims="n d_v", input_dtype=dtype,
+                     rtol=1e-4 if dtype == F32 else None, mistakes=ref.causal_mistakes(Q, K, V, lam), where=where)
+
+
 def chunked_matches_reference(chunked_causal_ridge_attention):
     """`chunked_causal_ridge_attention` matches the prefix ridge solves on fresh inputs."""
-    gen = fresh_generator()
-    for n, d, d_v, lam, chunk, dtype in CHUNK_CASES:
-        Q, K, V = _causal_inputs(gen, n, d, d_v, dtype)
-        where = f"n={n}, d={d}, d_v={d_v}, lam={lam:g}, chunk_size={chunk}, {dtype_name(dtype)}"
-        got = call(chunked_causal_ridge_attention, "chunked_causal_ridge_attention", Q, K, V, lam, chunk,
-                   where=where)
-        expect_close(got, ref.causal_ridge_attention(Q, K, V, lam), "chunked_causal_ridge_attention",
-                     dims="n d_v", input_dtype=dtype, rtol=1e-4 if dtype == F32 else None,
-                     mistakes=ref.causal_mistakes(Q, K, V, lam), where=where)
+    _matches_reference(chunked_causal_ridge_attention, "chunked_causal_ridge_attention", CHUNK_CASES, "chunk_size")
 
 
 def chunked_works_block_by_block(chunked_causal_ridge_attention):
@@ -471,15 +475,8 @@ REFACTOR_CASES = [(23, 4, 3, 0.7, 5, F64), (9, 3, 2, 1.5, 20, F64), (12, 6, 2, 0
 
 def refactored_matches_reference(refactored_causal_ridge_attention):
     """`refactored_causal_ridge_attention` matches the prefix ridge solves on fresh inputs."""
-    gen = fresh_generator()
-    for n, d, d_v, lam, every, dtype in REFACTOR_CASES:
-        Q, K, V = _causal_inputs(gen, n, d, d_v, dtype)
-        where = f"n={n}, d={d}, d_v={d_v}, lam={lam:g}, refactor_every={every}, {dtype_name(dtype)}"
-        got = call(refactored_causal_ridge_attention, "refactored_causal_ridge_attention", Q, K, V, lam, every,
-                   where=where)
-        expect_close(got, ref.causal_ridge_attention(Q, K, V, lam), "refactored_causal_ridge_attention",
-                     dims="n d_v", input_dtype=dtype, rtol=1e-4 if dtype == F32 else None,
-                     mistakes=ref.causal_mistakes(Q, K, V, lam), where=where)
+    _matches_reference(refactored_causal_ridge_attention, "refactored_causal_ridge_attention", REFACTOR_CASES,
+                       "refactor_every")
 
 
 def refactored_stays_accurate_in_float32(refactored_causal_ridge_attention):
