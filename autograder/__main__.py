@@ -1,4 +1,4 @@
-"""Command line: python -m autograder {build,grade,written,handout,demo,judge} ..."""
+"""Command line: python -m autograder {build,grade,written,handout,demo} ..."""
 import argparse
 import sys
 from pathlib import Path
@@ -24,8 +24,6 @@ def main(argv=None):
     h.add_argument("--out", required=True, type=Path, help="folder to write <id>_solutions.ipynb and .html into")
     h.add_argument("--timeout", type=int, default=1800, help="seconds allowed for one cell (default 1800)")
     sub.add_parser("demo", help="build, run the reference notebooks, grade the sample submissions")
-    j = sub.add_parser("judge", help="grade one notebook into a JSON result (used by grade)")
-    j.add_argument("rest", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
 
     if args.command == "build":
@@ -56,9 +54,6 @@ def main(argv=None):
     if args.command == "demo":
         from .demo import main as demo_main
         return demo_main()
-    if args.command == "judge":
-        from .judge import main as judge_main
-        return judge_main(args.rest)
     return 2
 
 
