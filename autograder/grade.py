@@ -19,7 +19,6 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from . import assignments, report, sanitize, settings
-from .report import result_path
 from .results import Outcome, Status, SubmissionResult, outcome_of
 from .sandbox import Limits, ZygoteServer, sweep_leftovers
 from .submissions import collect, label_for
@@ -224,7 +223,7 @@ def grade_all(assignment_id, paths, out: Path, *, workers=None, limits=None, for
         os.environ["SEQMOD_GPU_LOCK"] = str(Path(tempfile.gettempdir()) / "seqmod-gpu.lock")
     results, pending = {}, []
     for index, submission in enumerate(submissions):
-        target = earlier.get(submission.identity, {}).get("_path") or result_path(results_dir, submission)
+        target = earlier.get(submission.identity, {}).get("_path") or report.result_path(results_dir, submission)
         key = cache_key(submission, spec, limits, gpu_policy, submission.identity in accepted)
         saved = None if force else _saved_result(target, key)
         if saved is None and submission.problem:
