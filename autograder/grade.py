@@ -19,6 +19,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from . import assignments, report, sanitize, settings
+from .report import output_names  # noqa: F401 - still imported from here by written.py; to go
 from .results import Outcome, Status, SubmissionResult, outcome_of
 from .sandbox import Limits, ZygoteServer, sweep_leftovers
 from .submissions import collect, label_for
