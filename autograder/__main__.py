@@ -1,10 +1,11 @@
-"""Command line: python -m autograder {build,grade,written,handout,demo,judge} ..."""
+"""Command line: python -m autograder {build,grade,written,handout,demo} ..."""
 import argparse
 import sys
 from pathlib import Path
 
 
 def main(argv=None):
+    """Run one subcommand (`build`, `grade`, `written`, `handout`, `demo`, ...); returns its exit status."""
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="python -m autograder", description="Build and grade the course notebooks.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -24,8 +25,6 @@ def main(argv=None):
     h.add_argument("--out", required=True, type=Path, help="folder to write <id>_solutions.ipynb and .html into")
     h.add_argument("--timeout", type=int, default=1800, help="seconds allowed for one cell (default 1800)")
     sub.add_parser("demo", help="build, run the reference notebooks, grade the sample submissions")
-    j = sub.add_parser("judge", help="grade one notebook into a JSON result (used by grade)")
-    j.add_argument("rest", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
 
     if args.command == "build":
@@ -56,9 +55,6 @@ def main(argv=None):
     if args.command == "demo":
         from .demo import main as demo_main
         return demo_main()
-    if args.command == "judge":
-        from .judge import main as judge_main
-        return judge_main(args.rest)
     return 2
 
 

@@ -19,15 +19,19 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from . import assignments, report, sanitize, settings
+from .files import atomic_write
 from .limits import Limits
+from .results import Outcome, Status, SubmissionResult, outcome_of
 from .staging import sweep_leftovers
 from .submissions import collect, label_for
+from .testfiles import load_questions
 from .zygote_client import ZygoteServer
 
 RESULT_VERSION = 1
 
 
 def add_arguments(parser):
+    """The `grade` subcommand's options."""
     parser.add_argument("assignment", help="assignment id, e.g. ssm_forward_cpu")
     parser.add_argument("paths", nargs="+", help=".ipynb files, otter export .zip files, or folders of them")
     parser.add_argument("--out", required=True, type=Path, help="output folder")
@@ -38,7 +42,7 @@ def add_arguments(parser):
     parser.add_argument("--memory-mb", type=int, default=settings.grading("memory_mb", Limits.memory_mb),
                         help="memory cap per submission in MB (default %(default)s, from course.toml)")
     parser.add_argument("--gpu-policy", choices=settings.GPU_POLICIES,
-                        default=settings.grading("gpu_policy", "exclude"),
+                        default=settings.gpu_policy(),
                         help="CUDA-only tests without a GPU: 'exclude' leaves them out of the total, "
                              "'required' scores them 0 (default %(default)s, from course.toml)")
     parser.add_argument("--force", action="store_true", help="regrade everything, ignoring saved results")
@@ -52,6 +56,8 @@ def add_arguments(parser):
 
 
 def cache_key(submission, spec, limits, gpu_policy, accepted=False) -> str:
+    """What a saved result depends on: the submission, the assignment's tests, the limits, the GPU policy and a
+    TA's review acceptance."""
     digest = hashlib.sha256()
     digest.update(submission.key.encode())
     digest.update(spec.zip_path.read_bytes())
@@ -61,35 +67,6 @@ def cache_key(submission, spec, limits, gpu_policy, accepted=False) -> str:
     return digest.hexdigest()
 
 
-def _digest(text: str, length=10) -> str:
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:length]
-
-
-def safe_name(label: str) -> str:
-    """A file name for a submission's outputs that no other label shares.
-
-    Readable where the label is already a plain name; where characters had to be replaced or
-    the name shortened, a digest of the label is appended ("a b.ipynb" and "a_b.ipynb" differ).
-    """
-    keep = "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in label)
-    if keep != label or len(keep) > 120 or not keep.strip("."):
-        keep = keep[:100] + "-" + _digest(label)
-    return keep
-
-
-def output_names(labels) -> dict:
-    """{label: file name} for a batch; labels that differ only in case (one file on macOS or
-    Windows) get a digest too."""
-    names = {label: safe_name(label) for label in labels}
-    folded = {}
-    for name in names.values():
-        folded[name.casefold()] = folded.get(name.casefold(), 0) + 1
-    for label, name in names.items():
-        if folded[name.casefold()] > 1:
-            names[label] = name + "-" + _digest(label)
-    return names
-
-
 def _saved_result(target: Path, key: str):
     try:
         saved = json.loads(target.read_text())
@@ -97,14 +74,19 @@ def _saved_result(target: Path, key: str):
         return None
     if not isinstance(saved, dict) or saved.get("key") != key:
         return None
-    if str(saved.get("status", "")).startswith("grader error"):
+    if outcome_of(saved).status is Status.GRADER_ERROR:
         return None  # not the submission's doing: try again
     saved["reused"] = True
     return saved
 
 
+def _unrunnable(spec, outcome: Outcome, gpu_policy) -> dict:
+    """The result of a submission that no judge graded, for the reason in `outcome`."""
+    return SubmissionResult.unrunnable(spec.id, load_questions(spec.zip_path), outcome, gpu_policy).to_dict()
+
+
 def _save(result, target: Path):
-    report.atomic_write(target, json.dumps(result, indent=1))
+    atomic_write(target, json.dumps(result, indent=1))
 
 
 def _judge_task(assignment, notebook: bytes, limits, gpu_policy, zygote, accepted=False) -> dict:
@@ -148,12 +130,14 @@ def _judge_pool(workers):
 
 
 class Progress:
+    """The one-line progress display of a batch (nothing when quiet)."""
     def __init__(self, total, quiet):
         self.total, self.done, self.quiet = total, 0, quiet
         self.started = time.monotonic()
         self.lock = threading.Lock()
 
     def tick(self, label, result):
+        """Count one finished submission and show where the batch stands."""
         with self.lock:
             self.done += 1
             if self.quiet:
@@ -190,9 +174,9 @@ def _judge_batch(spec, pending, workers, limits, gpu_policy, zygote, accepted=fr
                     if attempt == 1:
                         broken.append(futures[future])
                         continue
-                    result = report.unrunnable(spec, "grader error: the judge process died", gpu_policy)
+                    result = _unrunnable(spec, Outcome.grader_error("the judge process died"), gpu_policy)
                 except Exception as error:  # noqa: BLE001 - the batch goes on; the row says why
-                    result = report.unrunnable(spec, f"grader error: {type(error).__name__}: {error}", gpu_policy)
+                    result = _unrunnable(spec, Outcome.grader_error(f"{type(error).__name__}: {error}"), gpu_policy)
                 result["returned_at"] = time.time()
                 _labelled(result, submission, key)
                 _save(result, target)
@@ -217,17 +201,22 @@ def _stable_labels(submissions, earlier):
                 submission.label = label_for(submission.source)
 
 
-def result_path(results_dir: Path, submission) -> Path:
-    """One result file per input file, named by where it lies (labels are for people)."""
-    return results_dir / f"{safe_name(submission.label)[:60]}-{_digest(submission.identity, 16)}.json"
+def grade_all(assignment_id, paths, out: Path, *, workers=None, limits=None, force=False, quiet=True,
+              gpu_policy=None, written_file=None, accept_review=()) -> list:
+    """Grade every submission found in `paths` into the folder `out` (grades.csv, results/,
+    feedback/, summary.md); returns their results, in the order the submissions were found.
 
-
-def grade_all(assignment_id, paths, out: Path, workers=None, limits=None, force=False, quiet=True,
-              gpu_policy=None, written_file=None, accept_review=()):
-    """`accept_review`: files of submissions whose integrity review a TA accepted."""
+    workers: submissions graded at once (default: the number of cores).
+    limits: the `sandbox.Limits` of each submission (default: `Limits()`).
+    force: regrade every submission, even one whose saved result is still valid.
+    quiet: no progress line on stderr.
+    gpu_policy: 'exclude' or 'required' for CUDA-only tests without a GPU (default: course.toml).
+    written_file: the TA's written scores (written_scores.csv format) to merge into the reports.
+    accept_review: files of submissions whose integrity review a TA accepted.
+    """
     spec = assignments.get(assignment_id)
     limits = limits or Limits()
-    gpu_policy = gpu_policy or settings.grading("gpu_policy", "exclude")
+    gpu_policy = gpu_policy or settings.gpu_policy()
     submissions = collect(paths, prefer=f"{spec.id}.ipynb")
     accepted = frozenset(s.identity for s in collect(accept_review, prefer=f"{spec.id}.ipynb")) if accept_review \
         else frozenset()
@@ -242,11 +231,12 @@ def grade_all(assignment_id, paths, out: Path, workers=None, limits=None, force=
         os.environ["SEQMOD_GPU_LOCK"] = str(Path(tempfile.gettempdir()) / "seqmod-gpu.lock")
     results, pending = {}, []
     for index, submission in enumerate(submissions):
-        target = earlier.get(submission.identity, {}).get("_path") or result_path(results_dir, submission)
+        target = earlier.get(submission.identity, {}).get("_path") or report.result_path(results_dir, submission)
         key = cache_key(submission, spec, limits, gpu_policy, submission.identity in accepted)
         saved = None if force else _saved_result(target, key)
         if saved is None and submission.problem:
-            saved = _labelled(report.unrunnable(spec, submission.problem, gpu_policy), submission, key)
+            # submissions.py describes the problem in words; read as an outcome here
+            saved = _labelled(_unrunnable(spec, Outcome.from_text(submission.problem), gpu_policy), submission, key)
             _save(saved, target)
         if saved is not None:
             results[index] = saved
@@ -299,8 +289,9 @@ def run(args) -> int:
     limits = Limits(timeout_s=args.timeout, memory_mb=args.memory_mb)
     from .written_scores import WrittenScoresError
     try:
-        results = grade_all(args.assignment, args.paths, args.out, args.workers, limits, args.force, args.quiet,
-                            args.gpu_policy, args.written, args.accept_review)
+        results = grade_all(args.assignment, args.paths, args.out, workers=args.workers, limits=limits,
+                            force=args.force, quiet=args.quiet, gpu_policy=args.gpu_policy,
+                            written_file=args.written, accept_review=args.accept_review)
     except WrittenScoresError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -310,7 +301,7 @@ def run(args) -> int:
     if not results:
         print("error: no submissions found", file=sys.stderr)
         return 2
-    failed = [r["file"] for r in results if str(r.get("status", "")).startswith("grader error")]
+    failed = [r["file"] for r in results if outcome_of(r).status is Status.GRADER_ERROR]
     if failed:
         print(f"error: {len(failed)} submission(s) hit a grader error (not the students' doing); "
               "run the same command again to regrade them", file=sys.stderr)

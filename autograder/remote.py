@@ -54,6 +54,8 @@ def _decode(value):
 
 
 class RemoteFunction:
+    """A graded function that lives in the sandbox: calling it sends the inputs over the pipe and returns the
+    decoded result."""
     def __init__(self, session, name):
         self._session, self.__name__ = session, name
 
@@ -70,12 +72,14 @@ class RemoteFunction:
             return _decode(self._send("call", args, kwargs).get("value"))
 
     def traced_call(self, *args, exclude_calls_to=(), **kwargs):
+        """Call it in the sandbox while counting its ops; returns (result, OpCounts)."""
         exclude = ({str(k): v for k, v in exclude_calls_to.items()} if isinstance(exclude_calls_to, dict)
                    else [str(n) for n in exclude_calls_to])
         reply = self._send("traced", args, kwargs, exclude=exclude)
         return _decode(reply.get("value")), OpCounts.from_dict(reply.get("counts"))
 
     def grad_call(self, *args, wrt=(0,), upstream=None, **kwargs):
+        """Call it in the sandbox with gradients on the arguments at `wrt`; returns (result, gradients)."""
         reply = self._send("grad", args, kwargs, wrt=[int(i) for i in wrt], upstream=wire.encode(upstream))
         grads = _decode(reply.get("grads"))
         if not isinstance(grads, list) or len(grads) != len(tuple(wrt)):
@@ -83,6 +87,7 @@ class RemoteFunction:
         return _decode(reply.get("value")), grads
 
     def timed_call(self, *args, warmup=2, repeats=5, **kwargs):
+        """Time it in the sandbox (holding the GPU alone); returns milliseconds per call."""
         with gpu_exclusive():
             reply = self._send("time", args, kwargs, warmup=warmup, repeats=repeats)
         voided = reply.get("voided")

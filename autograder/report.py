@@ -1,28 +1,53 @@
-"""What the TA reads: grades.csv (otter's columns), per-student feedback, and a summary."""
+"""What the TA reads: grades.csv (otter's columns), per-student feedback, and a summary; and the
+names of the files they are written to."""
 import csv
+import hashlib
 import io
 import json
-import os
 import re
-import threading
 from pathlib import Path
 
-from . import integrity, sanitize
+from . import integrity, sanitize, settings
+from .files import atomic_write, replacing
+from .results import CaseResult, Outcome, Status, outcome_of, reduced_isolation
 from .testfiles import load_questions
 
 POINTS_ROW = "points-per-question"
 
 
-def unrunnable(spec, status: str, gpu_policy=None) -> dict:
-    questions = load_questions(spec.zip_path)
-    return {
-        "assignment": spec.id, "status": status, "total": 0.0, "gpu_policy": gpu_policy,
-        "possible": sum(q.possible for q in questions),
-        "questions": {q.name: {"score": 0.0, "possible": q.possible, "cases": [
-            {"name": c.name, "points": c.points, "hidden": c.hidden, "passed": False,
-             "message": f"not run: {status}"} for c in q.cases]} for q in questions},
-        "cell_errors": [], "skipped": [],
-    }
+def short_digest(text: str, length=10) -> str:
+    """The first `length` hex digits of the SHA-256 of `text` (any str, lone surrogates too)."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:length]
+
+
+def safe_name(label: str) -> str:
+    """A file name for a submission's outputs that no other label shares.
+
+    Readable where the label is already a plain name; where characters had to be replaced or
+    the name shortened, a digest of the label is appended ("a b.ipynb" and "a_b.ipynb" differ).
+    """
+    keep = "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in label)
+    if keep != label or len(keep) > 120 or not keep.strip("."):
+        keep = keep[:100] + "-" + short_digest(label)
+    return keep
+
+
+def output_names(labels) -> dict:
+    """{label: file name} for a batch; labels that differ only in case (one file on macOS or
+    Windows) get a digest too."""
+    names = {label: safe_name(label) for label in labels}
+    folded = {}
+    for name in names.values():
+        folded[name.casefold()] = folded.get(name.casefold(), 0) + 1
+    for label, name in names.items():
+        if folded[name.casefold()] > 1:
+            names[label] = name + "-" + short_digest(label)
+    return names
+
+
+def result_path(results_dir: Path, submission) -> Path:
+    """One result file per input file, named by where it lies (labels are for people)."""
+    return results_dir / f"{safe_name(submission.label)[:60]}-{short_digest(submission.identity, 16)}.json"
 
 
 def saved_rows(results_dir: Path, spec) -> dict:
@@ -53,9 +78,9 @@ def align_gpu_exclusions(results):
         return
     for r in results:
         cases = [c for q in r["questions"].values() for c in q["cases"]]
-        if r.get("gpu_policy") != "exclude" or r.get("skipped") or any(c.get("passed") for c in cases):
+        if r.get("gpu_policy") != settings.GPU_EXCLUDE or r.get("skipped") or any(c.get("passed") for c in cases):
             continue
-        if all(str(c.get("message", "")).startswith("not run") for c in cases):
+        if not any(CaseResult.from_dict(c).reached for c in cases):
             for q in r["questions"].values():
                 q["possible"] -= sum(c["points"] for c in q["cases"] if c["name"] in skipped)
             r["possible"] = sum(q["possible"] for q in r["questions"].values())
@@ -101,20 +126,21 @@ def grades_csv(results, questions, scores=None) -> str:
 
 
 def status_text(result) -> str:
-    status = str(result.get("status", "Completed"))
+    """The grading status a TA reads: the outcome, with what else about the row they should know."""
+    outcome = outcome_of(result)
     notes = [str(n) for n in result.get("notes", [])]
     if result.get("skipped"):
-        how = "left out of the total" if result.get("gpu_policy") == "exclude" else "scored 0: GPU required"
+        how = "left out of the total" if result.get("gpu_policy") == settings.GPU_EXCLUDE else "scored 0: GPU required"
         notes.append(f"{len(result['skipped'])} CUDA test(s) not run, no GPU; {how}")
-    if str(result.get("isolation", "")).startswith("process only"):
+    if reduced_isolation(result):
         notes.append("reduced isolation: namespaces unavailable")
-    if result.get("incidents") and status == "Completed":
+    if result.get("incidents") and outcome.status is Status.COMPLETED:
         notes.append(f"{len(result['incidents'])} test(s) crashed the notebook")
     if not notes:
-        return status
-    if status.startswith("Completed (") and status.endswith(")"):  # one parenthesis, not two
-        return status[:-1] + "; " + "; ".join(notes) + ")"
-    return status + " (" + "; ".join(notes) + ")"
+        return outcome.text
+    if outcome.status is Status.COMPLETED_WITH_NOTES:  # one parenthesis, not two
+        return Outcome.completed_with([outcome.detail, *notes]).text
+    return outcome.text + " (" + "; ".join(notes) + ")"
 
 
 def _code(text, limit=2000) -> str:
@@ -136,6 +162,7 @@ def _plain(text) -> str:
 
 
 def feedback(result, written=None) -> str:
+    """One student's feedback file (Markdown): score, status, and each test's verdict and message."""
     lines = [f"# Feedback: {result.get('assignment')} ({_plain(result.get('file'))})", "",
              f"**Score: {_fmt(result['total'])} / {_fmt(result['possible'])}**  ",
              f"Status: {_plain(status_text(result))}", ""]
@@ -176,6 +203,7 @@ def _fallback_feedback(result, error) -> str:
 
 
 def score_table(results) -> str:
+    """A plain-text table of every submission's score per question (the demo prints it)."""
     if not results:
         return "no submissions found"
     questions = sorted({q for r in results for q in r["questions"]})
@@ -191,6 +219,7 @@ def score_table(results) -> str:
 
 
 def summary(results, seconds, questions=(), written=None) -> str:
+    """The TA's summary.md: totals, what did not complete, integrity reviews, slowest tests."""
     lines = ["# Grading summary", "", f"{len(results)} submissions, graded in {seconds:.0f} s.", ""]
     if not results:
         return "\n".join(lines + ["No submissions were found in the paths given."]) + "\n"
@@ -206,7 +235,7 @@ def summary(results, seconds, questions=(), written=None) -> str:
         times = sorted(c["seconds"] for c in cases if isinstance(c.get("seconds"), (int, float)))
         median = f"{times[len(times) // 2]:.2f} s" if times else "-"
         lines.append(f"| {q} | {case_name} | {'hidden' if hidden else 'public'} | {passed}/{len(results)} | {median} |")
-    not_completed = [r for r in results if not str(r.get("status", "")).startswith("Completed")]
+    not_completed = [r for r in results if not outcome_of(r).completed]
     lines += ["", "## Submissions that did not complete", ""]
     lines += [f"- {_plain(r['file'])}: {_plain(r['status'])}" for r in not_completed] or ["(none)"]
     lines += ["", "## Integrity review", ""]
@@ -236,6 +265,7 @@ def summary(results, seconds, questions=(), written=None) -> str:
 
 
 def histogram_png(results, path: Path, possible=None):
+    """Write the score distribution of `results` to `path` as a PNG."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -247,23 +277,11 @@ def histogram_png(results, path: Path, possible=None):
     ax.set_ylabel("submissions")
     ax.set_title("Score distribution")
     fig.tight_layout()
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
-        fig.savefig(tmp, format="png", dpi=100, metadata={"Software": None})
-        os.replace(tmp, path)
+        with replacing(path) as temporary:
+            fig.savefig(temporary, format="png", dpi=100, metadata={"Software": None})
     finally:
         plt.close(fig)
-        tmp.unlink(missing_ok=True)
-
-
-def atomic_write(path: Path, text: str):
-    """Readers see the old file or the new one, never half of one (also with two writers)."""
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8", errors="backslashreplace")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def write_all(spec, results, out: Path, seconds: float, written=None):
@@ -273,7 +291,6 @@ def write_all(spec, results, out: Path, seconds: float, written=None):
     out.mkdir(parents=True, exist_ok=True)
     atomic_write(out / "grades.csv", grades_csv(results, questions, written and written["scores"]))
     (out / "feedback").mkdir(exist_ok=True)
-    from .grade import output_names
     names = output_names([r["file"] for r in results])
     for r in results:
         try:

@@ -6,8 +6,9 @@ from .assignments import ROOT
 
 # What a check that needs CUDA counts for on a machine without a GPU: 'exclude' leaves it out of
 # the total, 'required' scores it 0. `checks.core.gpu_policy` falls back to the same default.
-GPU_POLICIES = ("exclude", "required")
-DEFAULT_GPU_POLICY = "exclude"
+GPU_EXCLUDE, GPU_REQUIRED = "exclude", "required"
+GPU_POLICIES = (GPU_EXCLUDE, GPU_REQUIRED)
+DEFAULT_GPU_POLICY = GPU_EXCLUDE
 
 
 @lru_cache(None)

@@ -28,6 +28,8 @@ def _short_traceback(error: BaseException, limit=6) -> str:
 
 
 def execute_notebook(path: str):
+    """Run every code cell of the notebook at `path` in a fresh IPython shell, as otter does; returns (shell,
+    cell errors, number of code cells)."""
     import nbformat
     from IPython.core.interactiveshell import InteractiveShell
 
@@ -137,6 +139,7 @@ class Fingerprints:
         self.prints[label] = _print(value)
 
     def changed(self) -> str:
+        """What was changed since the fingerprints were taken (empty when nothing was)."""
         for name, module in self.modules.items():
             if sys.modules.get(name) is not module:
                 return f"the module {name} was replaced in sys.modules"
@@ -152,6 +155,7 @@ class Fingerprints:
 
 
 def serve(shell, requests, responses, trusted):
+    """Answer the grader's requests until it says bye or the pipe closes."""
     while True:
         try:
             message = trusted.read_message(requests)
@@ -185,6 +189,7 @@ def measured(trusted, measure):
 
 
 def handle(shell, op, message, trusted):
+    """One request: describe a name, call, trace, time or differentiate a function of the notebook."""
     ns = shell.user_ns
     if op == "bye":
         return {"status": "ok"}
@@ -276,6 +281,7 @@ class Trusted:
 
 
 def main():
+    """Entry point inside the sandbox: run the notebook, report ready, then serve requests."""
     notebook = sys.argv[1]
     requests = os.fdopen(int(os.environ.pop("SEQMOD_REQUEST_FD")), "rb", buffering=0)
     responses = os.fdopen(int(os.environ.pop("SEQMOD_RESPONSE_FD")), "wb", buffering=0)

@@ -231,7 +231,7 @@ def print_pdfs(spec, questions, answers_by_shown, folder: Path, quiet=False) -> 
         print("--pdf skipped: Chromium was not found (install it, e.g. `apt-get install chromium`, "
               "or set SEQMOD_CHROMIUM to its path)", file=sys.stderr)
         return []
-    from .grade import output_names
+    from .report import output_names
     folder.mkdir(parents=True, exist_ok=True)
     names = output_names(list(answers_by_shown))
     with tempfile.TemporaryDirectory(prefix="seqmod-pdf-") as tmp:

@@ -238,6 +238,7 @@ _STAGE = os.path.dirname(os.path.realpath(__file__))
 
 
 def serve(address):
+    """Import the heavy modules once, then fork a fresh child for each submission asked for at `address`."""
     import importlib
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # the grader's end is ours too
     for module in PRELOAD:

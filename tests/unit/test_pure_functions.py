@@ -2,9 +2,8 @@
 import pytest
 
 from autograder.checks.ridge_attention import parse_cost
-from autograder.grade import output_names, safe_name
 from autograder.nbgrader_export import ExportError, case_grade_id, convert_solution_markers
-from autograder.report import status_text
+from autograder.report import output_names, safe_name, status_text
 
 # -- report.status_text ---------------------------------------------------------------------
 
@@ -32,7 +31,7 @@ def test_incidents_are_noted_only_on_completed_rows():
     assert status_text({"status": "timeout after 80 s", "incidents": ["q1"]}) == "timeout after 80 s"
 
 
-# -- grade.safe_name / output_names -----------------------------------------------------------
+# -- report.safe_name / output_names -----------------------------------------------------------
 
 
 def test_plain_labels_stay_readable():
