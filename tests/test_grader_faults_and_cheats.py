@@ -4,6 +4,7 @@ One batch of real notebooks, built from the CPU SSM assignment, graded through t
 faults must each get their row with a truthful status; cheats must score no more than a blank
 notebook; honest rows in the same batch are unaffected.
 """
+import os
 import subprocess
 import zipfile
 
@@ -119,6 +120,9 @@ except Exception as error:
 '''
 
 
+# What a notebook's escaping child runs: unique to this test run (the pid), so that a second suite
+# on the same machine, with its own escaping child alive, cannot fail (or pass) this one's check.
+ESCAPED_SLEEP = f"1234.{os.getpid()}"
 HANG_ON_T1 = """
 _honest_unrolled = unrolled_ssm_forward
 def unrolled_ssm_forward(W, U, b, x):
@@ -225,10 +229,10 @@ def batch(tmp_path_factory):
         "crashes_inside_function": reference_with(
             HANG_ON_T1.replace("while True:\n            pass", "import ctypes\n        ctypes.string_at(0)")),
         "leaves_processes_behind": reference_with(
-            "import subprocess\nsubprocess.Popen(['sleep', '1234.5'], start_new_session=True)"),
+            "import subprocess\nsubprocess.Popen(['sleep', '" + ESCAPED_SLEEP + "'], start_new_session=True)"),
         "escapes_group_and_parent_death": reference_with(  # then hangs in a test and is killed
             "import ctypes, os, subprocess\nos.setsid()\nctypes.CDLL(None).prctl(1, 0, 0, 0, 0)\n"
-            "subprocess.Popen(['sleep', '1234.5'], start_new_session=True)\n" + HANG_ON_T1),
+            "subprocess.Popen(['sleep', '" + ESCAPED_SLEEP + "'], start_new_session=True)\n" + HANG_ON_T1),
         "killed_by_cpu_limit": reference_with(  # SIGKILL from the kernel, even for PID 1
             "import resource, signal\nsignal.signal(signal.SIGXCPU, signal.SIG_IGN)\n"
             "resource.setrlimit(resource.RLIMIT_CPU, (1, 2))\nwhile True:\n    pass"),
@@ -348,7 +352,7 @@ def test_a_broken_function_loses_only_its_own_tests(batch, name):
 
 
 def test_no_process_outlives_its_submission(batch):
-    leftovers = subprocess.run(["pgrep", "-f", "sleep 1234.5"], capture_output=True, text=True).stdout
+    leftovers = subprocess.run(["pgrep", "-f", f"sleep {ESCAPED_SLEEP}"], capture_output=True, text=True).stdout
     if not isolation_available():
         pytest.skip("namespaces unavailable: background processes cannot be contained here")
     assert not leftovers.strip(), "a student's process survived grading"
