@@ -416,13 +416,15 @@ def _disagreement(events, mode) -> str:
 def traced_call(fn, *args, exclude_calls_to=(), **kwargs):
     """Call `fn` while counting its ops: locally, or inside the sandbox for a remote function.
     A count that cannot be trusted raises `MeasurementVoided`; work outside torch fails the check."""
-    remote = getattr(fn, "traced_call", None)
-    if remote is not None:
-        result, counts = remote(*args, exclude_calls_to=exclude_calls_to, **kwargs)
-    else:
-        result, counts = count_ops_locally(fn, *args, exclude_calls_to=exclude_calls_to, **kwargs)
+    result, counts = _count(fn, *args, exclude_calls_to=exclude_calls_to, **kwargs)
     judge_measurement(counts, getattr(fn, "__name__", "this function"))
     return result, counts
+
+
+def _count(fn, *args, **kwargs):
+    """(result, OpCounts) of one call, counted where `fn` runs: in the sandbox for a remote function."""
+    remote = getattr(fn, "traced_call", None)
+    return remote(*args, **kwargs) if remote is not None else count_ops_locally(fn, *args, **kwargs)
 
 
 TRUST_MEASUREMENTS = False  # set by the judge for a submission a TA accepted after review
@@ -452,11 +454,7 @@ def expect_countable(fn, *args, name, **kwargs):
     """Public feedback for a function whose structure the hidden tests count: fail now, saying why,
     when part of its work happens outside torch, where no count can see it (the hidden structure
     tests would score it 0). Returns what `fn` returned."""
-    remote = getattr(fn, "traced_call", None)
-    if remote is not None:
-        result, counts = remote(*args, **kwargs)
-    else:
-        result, counts = count_ops_locally(fn, *args, **kwargs)
+    result, counts = _count(fn, *args, **kwargs)
     if counts.outside and not TRUST_MEASUREMENTS:
         raise OutsideTorch(counts.outside, name)
     return result
