@@ -3,6 +3,8 @@
 An assignment is a master notebook `solutions/<id>.ipynb`: assignments are discovered from there,
 never listed by hand (docs/NEW_ASSIGNMENT.md says what else a new one needs).
 """
+import os
+import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -58,8 +60,15 @@ def get(assignment_id: str) -> Assignment:
     return spec
 
 
+# Without one of these device files no CUDA driver can answer (Linux; WSL2 uses /dev/dxg): the
+# answer is known without importing torch, which would cost the grader seconds at every start.
+CUDA_DEVICE_FILES = ("/dev/nvidiactl", "/dev/dxg")
+
+
 @lru_cache(None)
 def cuda_available() -> bool:
-    """Whether torch sees a CUDA GPU (asked once; torch is imported only then)."""
+    """Whether torch sees a CUDA GPU (asked once; torch is imported only when it may)."""
+    if sys.platform.startswith("linux") and not any(os.path.exists(path) for path in CUDA_DEVICE_FILES):
+        return False
     import torch
     return torch.cuda.is_available()

@@ -7,8 +7,12 @@ this file as a fresh interpreter (`python -I -S`, standard library only) under t
 own deadline and memory cap; it keeps only the cells' types and sources and the kernelspec, and
 writes that minimal notebook (format 4.4, no outputs, no attachments) for the sandbox to run.
 
-Child protocol: the notebook's bytes on stdin; on stdout either "ok\\n" and the minimal notebook
-as JSON, or "problem\\n" and a status for the TA.
+The written answers a TA reads are taken from the same limited child (`answers_notebook`): it
+keeps, besides, each cell's id, a markdown cell's attachments and a code cell's first outputs.
+
+Child protocol: the notebook's bytes on stdin (argument `--answers` for the written answers'
+form); on stdout either "ok\\n" and the minimal notebook as JSON, or "problem\\n" and a status
+for the TA.
 """
 import json
 import sys
@@ -16,6 +20,8 @@ import sys
 CELL_TYPES = ("code", "markdown", "raw")
 KERNELSPEC_KEYS = ("name", "display_name", "language")
 TOO_COSTLY = "the file is too large or too complex to read within the memory limit"
+SHOWN_OUTPUTS = 20  # of a code cell, in the written answers' form (what the TA's pages show)
+MAX_ID_CHARS = 64
 
 
 class NotANotebook(ValueError):
@@ -30,12 +36,14 @@ def _source(value) -> str:
     return ""
 
 
-def minimal_notebook(raw: bytes) -> dict:
+def minimal_notebook(raw: bytes, answers: bool = False) -> dict:
     """The cells (type and source) and kernelspec of a notebook file of format 3 or 4.
 
     Only the shape the grader relies on is checked: a JSON object with a list of cells, at least
     one of them a code cell. Odd cells are left out, as odd fields are; outputs are dropped (a
-    submission is run afresh, never judged by what it shows).
+    submission is run afresh, never judged by what it shows). With `answers`, the form the
+    written answers are read from: each cell also keeps its id (a string), a markdown cell its
+    attachments, and a code cell its first SHOWN_OUTPUTS outputs.
     """
     if not raw.strip():
         raise NotANotebook("the file is empty")
@@ -71,6 +79,8 @@ def minimal_notebook(raw: bytes) -> dict:
         entry = {"cell_type": kind, "metadata": {}, "source": source}
         if kind == "code":
             entry.update(outputs=[], execution_count=None)
+        if answers:
+            _keep_for_answers(cell, entry)
         kept.append(entry)
     if not any(cell["cell_type"] == "code" for cell in kept):
         raise NotANotebook("it has no code cells")
@@ -83,12 +93,21 @@ def minimal_notebook(raw: bytes) -> dict:
     return {"cells": kept, "metadata": notebook_metadata, "nbformat": 4, "nbformat_minor": 4}
 
 
+def _keep_for_answers(cell: dict, entry: dict):
+    if isinstance(cell.get("id"), str) and len(cell["id"]) <= MAX_ID_CHARS:
+        entry["id"] = cell["id"]
+    if entry["cell_type"] == "markdown" and isinstance(cell.get("attachments"), dict):
+        entry["attachments"] = cell["attachments"]
+    if entry["cell_type"] == "code" and isinstance(cell.get("outputs"), list):
+        entry["outputs"] = [output for output in cell["outputs"][:SHOWN_OUTPUTS] if isinstance(output, dict)]
+
+
 def main():
     """The child process: read a notebook from stdin, write `ok` and its minimal form, or `problem`
     and why, to stdout."""
     raw = sys.stdin.buffer.read()
     try:
-        text = "ok\n" + json.dumps(minimal_notebook(raw))
+        text = "ok\n" + json.dumps(minimal_notebook(raw, answers="--answers" in sys.argv[1:]))
     except NotANotebook as problem:
         text = f"problem\n{problem}"
     except MemoryError:
@@ -97,11 +116,9 @@ def main():
 
 
 # -- the trusted side -----------------------------------------------------------------------------
-def read_notebook(path, target, deadline: float, memory_mb: int):
-    """Read the notebook file at `path` in a limited child process and write its minimal form to
-    `target`. Returns None, or a status for the TA: "not a notebook: ..." or, when the deadline
-    (a `time.monotonic()` value) passes first, "timeout". Imported by the judge; the child runs
-    this file alone."""
+def _read_in_child(source, deadline: float, memory_mb: int, answers: bool = False):
+    """Run this file on `source` (an open file or bytes) under `deadline` (a `time.monotonic()`
+    value) and `memory_mb`: ("ok", the minimal notebook's JSON bytes) or ("problem", a status)."""
     import os
     import resource
     import subprocess
@@ -117,25 +134,81 @@ def read_notebook(path, target, deadline: float, memory_mb: int):
 
     remaining = deadline - time.monotonic()
     if remaining <= 0:
-        return "timeout"
+        return "problem", "timeout"
+    feed = {"input": source} if isinstance(source, bytes) else {"stdin": source}
+    command = [sys.executable, "-I", "-S", str(Path(__file__).resolve())] + (["--answers"] if answers else [])
     try:
-        with open(path, "rb") as notebook:
-            done = subprocess.run([sys.executable, "-I", "-S", str(Path(__file__).resolve())], stdin=notebook,
-                                  capture_output=True, timeout=remaining, preexec_fn=limit,
-                                  env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
+        done = subprocess.run(command, capture_output=True, timeout=remaining, preexec_fn=limit,
+                              env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, **feed)
     except subprocess.TimeoutExpired:
-        return "timeout"
+        return "problem", "timeout"
     except OSError as error:
-        return f"not readable: {error.strerror or error}"
+        return "problem", f"not readable: {error.strerror or error}"
     verdict, _, body = done.stdout.partition(b"\n")
     if done.returncode == 0 and verdict == b"ok":
+        return "ok", body
+    if done.returncode == 0 and verdict == b"problem":
+        return "problem", "not a notebook: " + body.decode("utf-8", "replace")
+    if time.monotonic() >= deadline:
+        return "problem", "timeout"
+    return "problem", "not a notebook: " + TOO_COSTLY
+
+
+def read_notebook(path, target, deadline: float, memory_mb: int):
+    """Read the notebook file at `path` in a limited child process and write its minimal form to
+    `target`. Returns None, or a status for the TA: "not a notebook: ..." or, when the deadline
+    (a `time.monotonic()` value) passes first, "timeout". Imported by the judge; the child runs
+    this file alone."""
+    from pathlib import Path
+    try:
+        with open(path, "rb") as notebook:
+            verdict, body = _read_in_child(notebook, deadline, memory_mb)
+    except OSError as error:
+        return f"not readable: {error.strerror or error}"
+    if verdict == "ok":
         Path(target).write_bytes(body)
         return None
-    if done.returncode == 0 and verdict == b"problem":
-        return "not a notebook: " + body.decode("utf-8", "replace")
-    if time.monotonic() >= deadline:
-        return "timeout"
-    return "not a notebook: " + TOO_COSTLY
+    return body
+
+
+class Node(dict):
+    """A notebook's JSON object whose keys read as attributes too (`cell.source`), as nbformat's
+    nodes do, without importing nbformat (which takes seconds: it compiles schema grammars)."""
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def as_nodes(value):
+    """`value` (parsed notebook JSON) with every object a `Node`."""
+    if isinstance(value, dict):
+        return Node((key, as_nodes(item)) for key, item in value.items())
+    if isinstance(value, list):
+        return [as_nodes(item) for item in value]
+    return value
+
+
+def read_trusted(path) -> Node:
+    """A notebook of the course's own (format 4), read without validation; cell sources joined."""
+    with open(path, encoding="utf-8") as handle:
+        data = json.load(handle)
+    if data.get("nbformat") != 4:
+        raise ValueError(f"{path}: not a format 4 notebook")
+    for cell in data.get("cells", []):
+        cell["source"] = _source(cell.get("source", ""))
+    return as_nodes(data)
+
+
+def answers_notebook(data: bytes, seconds: float, memory_mb: int):
+    """The written answers' form (see `minimal_notebook`) of the notebook in `data`, read in a
+    limited child process within `seconds`, as a `Node`; None when it is not a notebook or costs
+    too much to read."""
+    import time
+    verdict, body = _read_in_child(data, time.monotonic() + seconds, memory_mb, answers=True)
+    return as_nodes(json.loads(body)) if verdict == "ok" else None
 
 
 if __name__ == "__main__":

@@ -14,8 +14,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import nbformat
 import yaml
+
+from .notebook_shape import read_trusted
 
 BEGIN_QUESTION, END_QUESTION = "# BEGIN QUESTION", "# END QUESTION"
 BEGIN_SOLUTION, END_SOLUTION = "# BEGIN SOLUTION", "# END SOLUTION"
@@ -108,7 +109,7 @@ def _key_facts(name, raw) -> tuple:
 def questions(master) -> list:
     """Every question of a master notebook (an nbformat notebook or a path), in order."""
     if isinstance(master, (str, Path)):
-        master = nbformat.read(master, as_version=4)
+        master = read_trusted(master)
     cells = master.cells
     found = []
     index = 0

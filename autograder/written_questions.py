@@ -7,8 +7,7 @@ whose student added cells still gives its answer.
 """
 from dataclasses import dataclass, field
 
-import nbformat
-
+from .notebook_shape import answers_notebook, read_trusted
 from .questions import ANSWER_PLACEHOLDER as PLACEHOLDER
 from .questions import written_questions as written_questions_of_master
 
@@ -50,8 +49,8 @@ def _plain(text: str) -> str:
 
 def written_questions(spec) -> list:
     """The assignment's written questions, with the ids of their cells in the released notebook."""
-    master = nbformat.read(spec.master, as_version=4)
-    student = nbformat.read(spec.student, as_version=4)
+    master = read_trusted(spec.master)
+    student = read_trusted(spec.student)
     ids = frozenset(c.get("id", "") for c in student.cells)
     questions = []
     for name, points, prompt, model, rubric in _master_questions(master):
@@ -130,12 +129,16 @@ def find_answer(nb, question) -> Answer:
     return Answer(list(cells[start:end]), how)
 
 
+# Reading a submission for its answers is bounded like grading it: a notebook made costly to read
+# (200,000 odd outputs) would otherwise hold up the whole batch's reports.
+READ_SECONDS = 30
+READ_MEMORY_MB = 2048
+
+
 def read_notebook(data: bytes):
-    """The notebook in `data`, or None when it is not one."""
-    try:
-        return nbformat.reads(data.decode("utf-8", "replace"), as_version=4)
-    except Exception:  # noqa: BLE001 - any unreadable notebook simply has no answers
-        return None
+    """The notebook in `data` (cells with ids, sources, attachments and first outputs), or None
+    when it is not one or costs too much to read (see `notebook_shape.answers_notebook`)."""
+    return answers_notebook(data, READ_SECONDS, READ_MEMORY_MB)
 
 
 def answers_of(data: bytes, questions) -> dict:

@@ -36,7 +36,7 @@ SETUP_FAILED = 121
 PUBLIC_PACKAGES = ("autograder", "worker", "wire", "zygote", "otter")  # the staged library's modules
 # torch._dynamo: torch imports it on the first use of a dispatch mode (every op count), which takes
 # about 2 s; imported once here, no graded submission pays for it.
-PRELOAD = ["torch", "torch._dynamo", "numpy", "nbformat", "IPython.core.interactiveshell", "matplotlib.pyplot",
+PRELOAD = ["torch", "torch._dynamo", "numpy", "IPython.core.interactiveshell", "matplotlib.pyplot",
            "autograder.checks.core", "autograder.checks.trace", "autograder.checks.workloads"]
 
 _libc = ctypes.CDLL(None, use_errno=True)

@@ -25,7 +25,7 @@ import pytest
 from autograder import sanitize
 from autograder.notebook_shape import NotANotebook, minimal_notebook
 from autograder.submissions import MAX_ZIP_MEMBERS, load
-from tests import notebooks
+from tests import budgets, notebooks
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSIGNMENT = "ssm_forward_cpu"
@@ -127,7 +127,7 @@ def batch(tmp_path_factory):
         row = json.loads(path.read_text())
         results[row["file"]] = row
     return {"out": out, "stdout": done.stdout, "stderr": done.stderr, "results": results,
-            "count": len(list(subs.iterdir()))}
+            "count": len(list(subs.iterdir())), "seconds": seconds}
 
 
 def row(batch, label):
@@ -149,6 +149,16 @@ def test_every_row_comes_back_within_its_time_limit(batch):
     # no judge is held past a deadline, so the graded rows take turns in slots of that length
     span = max(r["returned_at"] for r in graded) - min(r["started_at"] for r in graded)
     assert span <= math.ceil(len(graded) / WORKERS) * (TIMEOUT_S + MARGIN_S), span
+
+
+def test_nothing_outside_the_rows_holds_the_batch_up(batch):
+    """Reading the files for their written answers and writing the reports are bounded too: the
+    notebook of 60,000 odd outputs once kept a batch of seven rows busy for four minutes before
+    any row started (a full schema validation in the grader's own process)."""
+    graded = [r for r in batch["results"].values() if "started_at" in r]
+    span = max(r["returned_at"] for r in graded) - min(r["started_at"] for r in graded)
+    outside = batch["seconds"] - span
+    assert outside <= budgets.budget(45), f"{outside:.0f} s of {batch['seconds']:.0f} s outside the rows"
 
 
 def test_honest_submissions_are_graded_in_full(batch):
