@@ -21,6 +21,8 @@ from pathlib import Path
 from . import assignments, report, sanitize, settings
 from .files import atomic_write
 from .limits import Limits
+from .module_imports import notebook_imports
+from .notebook_shape import read_trusted
 from .results import Outcome, Status, SubmissionResult, outcome_of
 from .staging import sweep_leftovers
 from .submissions import collect, label_for
@@ -118,6 +120,12 @@ def _judge_process_setup(grader_pid):
                 pass
 
     threading.Thread(target=watch, daemon=True).start()
+
+
+def _notebook_imports(spec) -> list:
+    """The modules the released notebook imports: the batch's zygote imports them once."""
+    cells = read_trusted(spec.student).cells
+    return notebook_imports(c.source for c in cells if c.cell_type == "code")
 
 
 def _judge_pool(workers):
@@ -245,7 +253,7 @@ def grade_all(assignment_id, paths, out: Path, *, workers=None, limits=None, for
             pending.append((index, submission, target, key))
     if pending:
         sweep_leftovers()
-        with ZygoteServer() as zygote:  # imports torch once for the whole batch
+        with ZygoteServer(preload=_notebook_imports(spec)) as zygote:  # imports torch once for the batch
             for index, result in _judge_batch(spec, pending, workers, limits, gpu_policy, zygote.address, accepted):
                 results[index] = result
                 progress.tick(result["file"], result)

@@ -28,6 +28,28 @@ def imported_names(source: str, module: str = "", is_package: bool = False) -> s
     return found
 
 
+def notebook_imports(sources) -> list:
+    """The modules that the code cells `sources` import by absolute name, in order of first
+    appearance (lines of IPython syntax, `%` and `!`, are left out; a cell that still does not
+    parse is skipped)."""
+    found = []
+    for source in sources:
+        lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]
+        try:
+            tree = ast.parse("\n".join(lines))
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                names = [node.module]
+            else:
+                continue
+            found.extend(name for name in names if name not in found)
+    return found
+
+
 def _prefixes(dotted: str) -> set:
     parts = dotted.split(".")
     return {".".join(parts[:i]) for i in range(1, len(parts) + 1)}

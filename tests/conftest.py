@@ -36,9 +36,21 @@ ONLY = [a for a in os.environ.get("SEQMOD_ASSIGNMENTS", "").split(",") if a]
 
 
 
+FULL = os.environ.get("FULL", "") == "1"
+
+
 def selected_assignments():
     """The assignments to test (all that exist, or those named in SEQMOD_ASSIGNMENTS)."""
     return [s for s in assignments.available() if not ONLY or s.id in ONLY]
+
+
+def one_or_all(default: str) -> list:
+    """The assignment ids a costly end-to-end test runs on: every selected one with FULL=1 or
+    SEQMOD_ASSIGNMENTS set, else only `default` (see README: what `make test` leaves to FULL=1)."""
+    ids = [s.id for s in selected_assignments()]
+    if FULL or ONLY:
+        return ids
+    return [default] if default in ids else ids[:1]
 
 
 def mutant_module(assignment):

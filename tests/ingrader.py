@@ -26,14 +26,13 @@ from autograder.assignments import ROOT
 from autograder.grade import grade_all
 from autograder.limits import Limits
 from tests import budgets
-from tests.conftest import ONLY, WORKERS, selected_assignments
+from tests.conftest import WORKERS, one_or_all, selected_assignments
 from tools.make_samples import filled
 
 SPECS = {spec.id: spec for spec in selected_assignments()}
 # The CUDA assignment: its CUDA-only tests exercise the GPU policy on a machine without a GPU.
 EQUIVALENCE_DEFAULT = "ssm_forward_gpu"
-FULL = os.environ.get("FULL", "") == "1"
-IDS = list(SPECS) if FULL or ONLY else [i for i in SPECS if i == EQUIVALENCE_DEFAULT] or list(SPECS)[:1]
+IDS = one_or_all(EQUIVALENCE_DEFAULT)
 LABELS = ("full", "partial", "blank")
 # Generous: a bound against hangs, never a speed requirement.
 PROCESS_TIMEOUT_S = 1200

@@ -5,6 +5,7 @@ first, nothing else fails); the reference answers typed in, Restart Kernel and R
 public check passes, every figure shows); the submit cell before saving (it names the unsaved run);
 save and submit (the zip grades to full marks). A screenshot of the page is left in the test's
 temporary folder. Select these tests with `-m browser`, leave them out with `-m "not browser"`.
+The student's path runs on one notebook unless FULL=1 (then on all four).
 """
 import csv
 import functools
@@ -21,11 +22,14 @@ import pytest
 
 from autograder import assignments
 from tests import jupyterlab_harness as harness
+from tests.conftest import one_or_all
 
 ROOT = Path(__file__).resolve().parent.parent
 REASON = harness.chromium_missing_reason()
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(REASON is not None, reason=f"browser tests skipped: {REASON}")]
-ASSIGNMENTS = [spec.id for spec in assignments.available()]
+# A minute or more each: one notebook by default (the GPU assignment's, graded on a CPU with its
+# CUDA-only tests left out; the other browser tests use ssm_forward_cpu's), all four with FULL=1.
+ASSIGNMENTS = one_or_all("ssm_forward_gpu")
 TIMINGS = {}
 
 

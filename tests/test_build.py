@@ -9,6 +9,7 @@ import pytest
 from autograder import assignments
 from autograder.build import build_one
 from autograder.testfiles import load_questions
+from tests.conftest import one_or_all
 
 SPECS = assignments.available()
 IDS = [s.id for s in SPECS]
@@ -16,13 +17,16 @@ IDS = [s.id for s in SPECS]
 
 @pytest.fixture(scope="module")
 def fresh_builds():
-    """Each assignment built twice from solutions/, in memory."""
-    return {spec.id: (build_one(spec), build_one(spec)) for spec in SPECS}
+    """Each assignment built from solutions/, in memory."""
+    return {spec.id: build_one(spec) for spec in SPECS}
 
 
-@pytest.mark.parametrize("assignment", IDS)
+@pytest.mark.parametrize("assignment", one_or_all("ssm_forward_cpu"))
 def test_build_is_byte_identical_twice(fresh_builds, assignment):
-    first, second = fresh_builds[assignment]
+    """A second build in the same process gives the same bytes. (Every assignment's build is also
+    compared below with the committed files, which an earlier process built: that fails too when
+    a build is not reproducible, but cannot tell it from a stale file. All four with FULL=1.)"""
+    first, second = fresh_builds[assignment], build_one(assignments.Assignment(assignment))
     assert first.keys() == second.keys()
     for path in first:
         assert first[path] == second[path], f"{path.name} differs between two builds"
@@ -30,7 +34,7 @@ def test_build_is_byte_identical_twice(fresh_builds, assignment):
 
 @pytest.mark.parametrize("assignment", IDS)
 def test_committed_files_are_current(fresh_builds, assignment):
-    first, _ = fresh_builds[assignment]
+    first = fresh_builds[assignment]
     for path, data in first.items():
         assert path.exists(), f"{path} is missing: run `python -m autograder build`"
         assert path.read_bytes() == data, f"{path} is stale: run `python -m autograder build` and commit"

@@ -132,3 +132,11 @@ def test_costs_parse_to_powers(text, powers):
 @pytest.mark.parametrize("text", [None, 3, "", "O()", "O(n log n)", "O(m d)", "n^", "O(n d^2", "2n"])
 def test_other_answers_do_not_parse(text):
     assert parse_cost(text) is None
+
+
+def test_notebook_imports_are_absolute_modules_in_order_without_ipython_syntax():
+    from autograder.module_imports import notebook_imports
+    cells = ["%matplotlib inline\nimport torch, math\nfrom sklearn.datasets import load_digits",
+             "!pip install x\nfrom . import local\nimport torch\nimport os.path as p",
+             "def broken(:\n    import never"]
+    assert notebook_imports(cells) == ["torch", "math", "sklearn.datasets", "os.path"]
