@@ -23,12 +23,9 @@ demo: install
 
 # The fast layer (unit tests of pure functions, no kernels, no grading) runs first.
 # FULL=1 runs the otter, nbgrader and browser end-to-end tests on every assignment, not one (README).
-# The rest in TEST_JOBS processes (pytest-xdist): most of it waits on kernels, browsers and
-# subprocesses, so two processes fill two cores; tests/conftest.py groups what must share one.
-TEST_JOBS ?= 2
 test: install
 	$(PY) -m pytest -m fast
-	$(PY) -m pytest -m "not fast" -n $(TEST_JOBS) --dist loadgroup
+	$(PY) -m pytest -m "not fast"
 
 test-fast: install
 	$(PY) -m pytest -m fast

@@ -20,9 +20,7 @@ CUDA_PARAMETRIZED_FILES = ("test_soundness.py", "test_dummy_cheats.py")
 def pytest_collection_modifyitems(items):
     """Markers from where a test lives. `fast` (`make test-fast`): everything under tests/unit/ and
     the modules in FAST_MODULES. `cuda` (`pytest -m cuda`): the ssm_forward_gpu cases of
-    CUDA_PARAMETRIZED_FILES, which run the CUDA-only checks on a GPU and run on the CPU as usual
-    without one. `xdist_group`: which tests share a process under pytest-xdist."""
-    sharing_batches = {Path(item.path) for item in items if "graded_batches" in item.fixturenames}
+    CUDA_PARAMETRIZED_FILES, which run the CUDA-only checks on a GPU and run on the CPU as usual without one."""
     for item in items:
         path = Path(item.path)
         if UNIT_TESTS in path.parents or (path.parent == UNIT_TESTS.parent and path.name in FAST_MODULES):
@@ -30,10 +28,6 @@ def pytest_collection_modifyitems(items):
         params = getattr(getattr(item, "callspec", None), "params", {})
         if path.name in CUDA_PARAMETRIZED_FILES and params.get("assignment") == "ssm_forward_gpu":
             item.add_marker(pytest.mark.cuda)
-        # With `-n 2 --dist loadgroup` (`make test`), a group runs in one process: one per file,
-        # so no module's costly fixture is built twice, and one for every file that reads the
-        # session's graded batches, so they are graded once.
-        item.add_marker(pytest.mark.xdist_group("graded_batches" if path in sharing_batches else path.name))
 
 
 WORKERS = int(os.environ.get("SEQMOD_TEST_WORKERS", os.cpu_count() or 2))
