@@ -243,8 +243,7 @@ def grade_all(assignment_id, paths, out: Path, *, workers=None, limits=None, for
         key = cache_key(submission, spec, limits, gpu_policy, submission.identity in accepted)
         saved = None if force else _saved_result(target, key)
         if saved is None and submission.problem:
-            # submissions.py describes the problem in words; read as an outcome here
-            saved = _labelled(_unrunnable(spec, Outcome.from_text(submission.problem), gpu_policy), submission, key)
+            saved = _labelled(_unrunnable(spec, submission.problem, gpu_policy), submission, key)
             _save(saved, target)
         if saved is not None:
             results[index] = saved

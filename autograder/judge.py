@@ -44,9 +44,9 @@ def read_submission(path: Path, target: Path, deadline: float, limits: Limits):
     if size > MAX_NOTEBOOK_BYTES:
         return Outcome(Status.NOT_GRADED, f"the notebook is larger than {MAX_NOTEBOOK_BYTES >> 20} MB")
     problem = notebook_shape.read_notebook(path, target, deadline, limits.memory_mb)
-    if problem is None:
-        return None
-    return Outcome.timeout(limits.timeout_s) if problem == "timeout" else Outcome.from_text(problem)
+    if problem is not None and problem.status is Status.TIMEOUT:
+        return Outcome.timeout(limits.timeout_s)
+    return problem
 
 
 def sandbox_outcome(failure: SandboxFailure) -> Outcome:

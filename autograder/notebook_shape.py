@@ -118,12 +118,15 @@ def main():
 # -- the trusted side -----------------------------------------------------------------------------
 def _read_in_child(source, deadline: float, memory_mb: int, answers: bool = False):
     """Run this file on `source` (an open file or bytes) under `deadline` (a `time.monotonic()`
-    value) and `memory_mb`: ("ok", the minimal notebook's JSON bytes) or ("problem", a status)."""
+    value) and `memory_mb`: the minimal notebook's JSON bytes, or the `results.Outcome` that
+    stops it (a TIMEOUT without its detail: the caller knows the time limit)."""
     import os
     import resource
     import subprocess
     import time
     from pathlib import Path
+
+    from .results import Outcome, Status
 
     def limit():
         memory = memory_mb * 1024 * 1024
@@ -134,41 +137,43 @@ def _read_in_child(source, deadline: float, memory_mb: int, answers: bool = Fals
 
     remaining = deadline - time.monotonic()
     if remaining <= 0:
-        return "problem", "timeout"
+        return Outcome(Status.TIMEOUT)
     feed = {"input": source} if isinstance(source, bytes) else {"stdin": source}
     command = [sys.executable, "-I", "-S", str(Path(__file__).resolve())] + (["--answers"] if answers else [])
     try:
         done = subprocess.run(command, capture_output=True, timeout=remaining, preexec_fn=limit,
                               env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, **feed)
     except subprocess.TimeoutExpired:
-        return "problem", "timeout"
+        return Outcome(Status.TIMEOUT)
     except OSError as error:
-        return "problem", f"not readable: {error.strerror or error}"
+        return Outcome(Status.NOT_READABLE, str(error.strerror or error))
     verdict, _, body = done.stdout.partition(b"\n")
     if done.returncode == 0 and verdict == b"ok":
-        return "ok", body
+        return body
     if done.returncode == 0 and verdict == b"problem":
-        return "problem", "not a notebook: " + body.decode("utf-8", "replace")
+        return Outcome(Status.NOT_A_NOTEBOOK, body.decode("utf-8", "replace"))
     if time.monotonic() >= deadline:
-        return "problem", "timeout"
-    return "problem", "not a notebook: " + TOO_COSTLY
+        return Outcome(Status.TIMEOUT)
+    return Outcome(Status.NOT_A_NOTEBOOK, TOO_COSTLY)
 
 
 def read_notebook(path, target, deadline: float, memory_mb: int):
     """Read the notebook file at `path` in a limited child process and write its minimal form to
-    `target`. Returns None, or a status for the TA: "not a notebook: ..." or, when the deadline
-    (a `time.monotonic()` value) passes first, "timeout". Imported by the judge; the child runs
-    this file alone."""
+    `target`. Returns None, or the `results.Outcome` that stops grading: NOT_A_NOTEBOOK,
+    NOT_READABLE, or TIMEOUT (without its detail) when the deadline (a `time.monotonic()` value)
+    passes first. Imported by the judge; the child runs this file alone."""
     from pathlib import Path
+
+    from .results import Outcome, Status
     try:
         with open(path, "rb") as notebook:
-            verdict, body = _read_in_child(notebook, deadline, memory_mb)
+            read = _read_in_child(notebook, deadline, memory_mb)
     except OSError as error:
-        return f"not readable: {error.strerror or error}"
-    if verdict == "ok":
-        Path(target).write_bytes(body)
+        return Outcome(Status.NOT_READABLE, str(error.strerror or error))
+    if isinstance(read, bytes):
+        Path(target).write_bytes(read)
         return None
-    return body
+    return read
 
 
 class Node(dict):
@@ -207,8 +212,8 @@ def answers_notebook(data: bytes, seconds: float, memory_mb: int):
     limited child process within `seconds`, as a `Node`; None when it is not a notebook or costs
     too much to read."""
     import time
-    verdict, body = _read_in_child(data, time.monotonic() + seconds, memory_mb, answers=True)
-    return as_nodes(json.loads(body)) if verdict == "ok" else None
+    read = _read_in_child(data, time.monotonic() + seconds, memory_mb, answers=True)
+    return as_nodes(json.loads(read)) if isinstance(read, bytes) else None
 
 
 if __name__ == "__main__":

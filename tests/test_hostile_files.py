@@ -24,6 +24,7 @@ import pytest
 
 from autograder import sanitize
 from autograder.notebook_shape import NotANotebook, minimal_notebook
+from autograder.results import Outcome, Status
 from autograder.submissions import MAX_ZIP_MEMBERS, load
 from tests import budgets, notebooks
 
@@ -260,7 +261,8 @@ def test_a_million_entries_are_refused_from_the_end_record(tmp_path):
     seconds = time.perf_counter() - started
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    assert submission.problem == f"not graded: the zip file holds 1000000 files, more than {MAX_ZIP_MEMBERS}"
+    assert submission.problem == Outcome(Status.NOT_GRADED,
+                                         f"the zip file holds 1000000 files, more than {MAX_ZIP_MEMBERS}")
     assert peak < 1024 * 1024, peak  # the end record is read; the 47 MB directory is not
     assert seconds < 1.0, seconds
 
@@ -268,16 +270,16 @@ def test_a_million_entries_are_refused_from_the_end_record(tmp_path):
 def test_zip_caps(tmp_path):
     honest = nbformat.writes(reference()).encode()
     too_many = zip_of(tmp_path / "many.zip", {f"f{i}.txt": b"" for i in range(MAX_ZIP_MEMBERS + 1)})
-    assert load(too_many, "x").problem.startswith("not graded: the zip file holds 1001 files")
+    assert load(too_many, "x").problem.text.startswith("not graded: the zip file holds 1001 files")
     long_name = zip_of(tmp_path / "long.zip", {"d" * 1001 + f"/{ASSIGNMENT}.ipynb": honest})
-    assert load(long_name, "x").problem.startswith("not graded: a file name in the zip file is longer")
+    assert load(long_name, "x").problem.text.startswith("not graded: a file name in the zip file is longer")
     bomb = zip_of(tmp_path / "bomb.zip", {f"{ASSIGNMENT}.ipynb": b"{" + b" " * (20 << 20) + b"}"})
-    assert load(bomb, "x").problem.startswith("not graded: the notebook in the zip file is compressed more than")
+    assert load(bomb, "x").problem.text.startswith("not graded: the notebook in the zip file is compressed more than")
     fine = zip_of(tmp_path / "fine.zip", {f"{ASSIGNMENT}.ipynb": honest, "data.txt": b"0" * 10_000})
     assert load(fine, "x", f"{ASSIGNMENT}.ipynb").notebook == honest
-    assert load(tmp_path / "fine.zip", "x").problem == ""
+    assert load(tmp_path / "fine.zip", "x").problem is None
     (tmp_path / "cut.zip").write_bytes((tmp_path / "fine.zip").read_bytes()[:-30])
-    assert load(tmp_path / "cut.zip", "x").problem.startswith("not a zip file")
+    assert load(tmp_path / "cut.zip", "x").problem.text.startswith("not a zip file")
 
 
 @pytest.mark.parametrize("text,shown", [
@@ -345,10 +347,10 @@ def test_notebook_reading_runs_under_the_deadline(tmp_path):
     from autograder.notebook_shape import read_notebook
     path = tmp_path / "n.ipynb"
     path.write_bytes(nbformat.writes(reference()).encode())
-    assert read_notebook(path, tmp_path / "out.ipynb", time.monotonic() - 1, 1024) == "timeout"
+    assert read_notebook(path, tmp_path / "out.ipynb", time.monotonic() - 1, 1024) == Outcome(Status.TIMEOUT)
     assert read_notebook(path, tmp_path / "out.ipynb", time.monotonic() + 30, 1024) is None
     assert nbformat.read(tmp_path / "out.ipynb", as_version=4).cells
     # a file of millions of tiny containers needs more memory than its size: the cap holds
     (tmp_path / "tiny.ipynb").write_bytes(b'{"nbformat": 4, "cells": [' + b"[]," * 3_000_000 + b"[]]}")
-    assert read_notebook(tmp_path / "tiny.ipynb", tmp_path / "out2.ipynb", time.monotonic() + 60, 128) == \
+    assert read_notebook(tmp_path / "tiny.ipynb", tmp_path / "out2.ipynb", time.monotonic() + 60, 128).text == \
         "not a notebook: the file is too large or too complex to read within the memory limit"

@@ -6,6 +6,7 @@ import pytest
 
 from autograder import notebook_shape
 from autograder.notebook_shape import SHOWN_OUTPUTS, Node, answers_notebook, as_nodes, minimal_notebook, read_trusted
+from autograder.results import Outcome, Status
 
 
 def notebook(*cells):
@@ -54,7 +55,9 @@ def test_answers_are_read_in_a_child_within_limits():
     read = answers_notebook(notebook(CODE), seconds=30, memory_mb=1024)
     assert read.cells[0].id == "c1" and read.cells[0].source == "a = 1\na"
     assert answers_notebook(b"not json", seconds=30, memory_mb=1024) is None
-    assert notebook_shape._read_in_child(notebook(CODE), time.monotonic() - 1, 1024) == ("problem", "timeout")
+    assert notebook_shape._read_in_child(notebook(CODE), time.monotonic() - 1, 1024) == Outcome(Status.TIMEOUT)
+    assert notebook_shape._read_in_child(b"{}", time.monotonic() + 30, 1024) == \
+        Outcome(Status.NOT_A_NOTEBOOK, "the file is JSON, but not a Jupyter notebook")
 
 
 def test_the_trusted_reader_joins_sources_and_refuses_other_formats(tmp_path):

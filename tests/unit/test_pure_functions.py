@@ -140,3 +140,15 @@ def test_notebook_imports_are_absolute_modules_in_order_without_ipython_syntax()
              "!pip install x\nfrom . import local\nimport torch\nimport os.path as p",
              "def broken(:\n    import never"]
     assert notebook_imports(cells) == ["torch", "math", "sklearn.datasets", "os.path"]
+
+
+def test_a_submission_key_is_the_notebook_or_the_problem_that_stops_it():
+    import hashlib
+    from pathlib import Path
+
+    from autograder.results import Outcome, Status
+    from autograder.submissions import Submission
+    assert Submission("a", Path("a"), notebook=b"{}").key == hashlib.sha256(b"{}").hexdigest()
+    refused = Submission("a", Path("a"), problem=Outcome(Status.NOT_GRADED, "too large"))
+    assert refused.key == hashlib.sha256(b"not graded: too large").hexdigest()
+    assert Submission("a", Path("a")).key == hashlib.sha256(b"").hexdigest()  # an empty file
