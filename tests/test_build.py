@@ -7,7 +7,7 @@ import nbformat
 import pytest
 
 from autograder import assignments
-from autograder.build import build_one
+from autograder.build import ask_before_tell_problems, build_one
 from autograder.testfiles import load_questions
 from tests.conftest import one_or_all
 
@@ -199,10 +199,9 @@ REINSTATED = {  # an explanation that used to stand above its question, and what
 }
 
 
-@pytest.mark.parametrize("assignment", sorted(REINSTATED))
-def test_build_fails_when_an_explanation_is_told_before_its_question(assignment, tmp_path):
-    """A copy of the master with a moved explanation put back above its question does not build."""
-    from types import SimpleNamespace
+def reinstated(assignment, tmp_path):
+    """(copy of the master with REINSTATED's sentence put back above its question, the student
+    notebook as committed, the problems the build must name)."""
     spec = assignments.Assignment(assignment)
     anchor, sentence, expected = REINSTATED[assignment]
     master = nbformat.read(spec.master, as_version=4)
@@ -213,8 +212,27 @@ def test_build_fails_when_an_explanation_is_told_before_its_question(assignment,
     student = nbformat.read(spec.student, as_version=4)
     (index,) = [i for i, c in enumerate(student.cells) if anchor in c.source]
     opening = student.cells[index].source.strip().split("\n", 1)[0][:60]
+    problems = [f"{assignment}.ipynb: key fact {fact!r} of question {question} is told before the question is "
+                f"asked, in student cell {index} ({opening!r})" for fact, question in expected]
+    return copy, student, index, sentence, problems
+
+
+@pytest.mark.parametrize("assignment", sorted(REINSTATED))
+def test_an_explanation_told_before_its_question_is_named(assignment, tmp_path):
+    """Each master's own key facts: the check the build runs, on the committed student notebook
+    with the sentence put back (quick; the build itself is run below)."""
+    copy, student, index, sentence, problems = reinstated(assignment, tmp_path)
+    student.cells[index].source += "\n\n" + sentence
+    assert ask_before_tell_problems(student, nbformat.read(copy, as_version=4), f"{assignment}.ipynb") == problems
+
+
+@pytest.mark.parametrize("assignment", one_or_all("ridge_attention"))
+def test_build_fails_when_an_explanation_is_told_before_its_question(assignment, tmp_path):
+    """A copy of the master with a moved explanation put back above its question does not build
+    (one `otter assign` each: on one assignment unless FULL=1)."""
+    from types import SimpleNamespace
+    spec = assignments.Assignment(assignment)
+    copy, _, _, _, problems = reinstated(assignment, tmp_path)
     with pytest.raises(SystemExit) as failure:
         build_one(SimpleNamespace(id=assignment, master=copy, student=spec.student, zip_path=spec.zip_path))
-    assert str(failure.value).split("\n") == ["ask before you tell:"] + [
-        f"{assignment}.ipynb: key fact {fact!r} of question {question} is told before the question is "
-        f"asked, in student cell {index} ({opening!r})" for fact, question in expected]
+    assert str(failure.value).split("\n") == ["ask before you tell:"] + problems
