@@ -5,9 +5,7 @@ from pathlib import Path
 import pytest
 
 from autograder import assignments
-from autograder.grade import grade_all
-from autograder.limits import Limits
-from tests import batches, budgets, notebooks
+from tests import batches
 
 UNIT_TESTS = Path(__file__).resolve().parent / "unit"
 # Modules outside tests/unit/ that grade nothing and start no kernel.
@@ -20,7 +18,8 @@ CUDA_PARAMETRIZED_FILES = ("test_soundness.py", "test_dummy_cheats.py")
 def pytest_collection_modifyitems(items):
     """Markers from where a test lives. `fast` (`make test-fast`): everything under tests/unit/ and
     the modules in FAST_MODULES. `cuda` (`pytest -m cuda`): the ssm_forward_gpu cases of
-    CUDA_PARAMETRIZED_FILES, which run the CUDA-only checks on a GPU and run on the CPU as usual without one."""
+    CUDA_PARAMETRIZED_FILES, which run the CUDA-only checks on a GPU and run on the CPU as usual without one.
+    Also the order: see below."""
     for item in items:
         path = Path(item.path)
         if UNIT_TESTS in path.parents or (path.parent == UNIT_TESTS.parent and path.name in FAST_MODULES):
@@ -28,14 +27,14 @@ def pytest_collection_modifyitems(items):
         params = getattr(getattr(item, "callspec", None), "params", {})
         if path.name in CUDA_PARAMETRIZED_FILES and params.get("assignment") == "ssm_forward_gpu":
             item.add_marker(pytest.mark.cuda)
+    # The modules that read the shared batches run last, whole, in their usual order: every other
+    # test runs while the batches are graded in the background (`pytest_collection_finish`).
+    readers = {item.path for item in items if uses_shared_batches(item)}
+    items.sort(key=lambda item: item.path in readers)  # stable: the order within each group stays
 
 
 WORKERS = int(os.environ.get("SEQMOD_TEST_WORKERS", os.cpu_count() or 2))
 ONLY = [a for a in os.environ.get("SEQMOD_ASSIGNMENTS", "").split(",") if a]
-
-
-
-
 FULL = os.environ.get("FULL", "") == "1"
 
 
@@ -57,24 +56,23 @@ def mutant_module(assignment):
     return importlib.import_module(f"tests.mutants.{assignment}")
 
 
+def uses_shared_batches(item) -> bool:
+    return "graded_batches" in getattr(item, "fixturenames", ())
+
+
+def pytest_collection_finish(session):
+    """Start grading the shared batches (tests/batches.py) in the background as soon as the
+    selected tests are known, if any of them needs them."""
+    if batches.WANTED and any(uses_shared_batches(item) for item in session.items):
+        batches.start(WORKERS)
+
+
+def pytest_sessionfinish(session):
+    batches.clean_up()
+
+
 @pytest.fixture(scope="session")
-def graded_batches(tmp_path_factory):
+def graded_batches():
     """{assignment: {label: result}} for every notebook a collected module wants (tests/batches.py),
     graded once per session in one parallel batch per assignment, in grading mode."""
-    folder = tmp_path_factory.mktemp("batches")
-    limits = Limits(timeout_s=budgets.budget(240))
-    results = {}
-    for assignment, wanted in batches.WANTED.items():
-        batch = folder / assignment / "batch"
-        batch.mkdir(parents=True)
-        for label, make in wanted.items():
-            made = make()
-            if isinstance(made, Path):
-                (batch / f"{label}.ipynb").write_bytes(made.read_bytes())
-            else:
-                notebooks.write(made, batch / f"{label}.ipynb")
-        graded = grade_all(assignment, [batch], folder / assignment / "out", workers=WORKERS, limits=limits,
-                           force=True)
-        by_file = {r["file"]: r for r in graded}
-        results[assignment] = {label: by_file[f"{label}.ipynb"] for label in wanted}
-    return results
+    return batches.results(WORKERS)
