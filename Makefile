@@ -22,7 +22,7 @@ demo: install
 	$(PY) -m autograder demo
 
 # The fast layer (unit tests of pure functions, no kernels, no grading) runs first.
-# FULL=1 runs the otter, nbgrader and browser end-to-end tests on every assignment, not one (README).
+# FULL=1 runs the otter, nbgrader, browser and build end-to-end tests on every assignment, not one (README).
 test: install
 	$(PY) -m pytest -m fast
 	$(PY) -m pytest -m "not fast"

@@ -63,6 +63,8 @@ def uses_shared_batches(item) -> bool:
 def pytest_collection_finish(session):
     """Start grading the shared batches (tests/batches.py) in the background as soon as the
     selected tests are known, if any of them needs them."""
+    if session.config.option.collectonly:
+        return
     if batches.WANTED and any(uses_shared_batches(item) for item in session.items):
         batches.start(WORKERS)
 
