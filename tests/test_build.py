@@ -1,7 +1,9 @@
 """Generated files are reproducible, current, and leak nothing to students."""
 import json
+import multiprocessing
 import re
 import zipfile
+from concurrent.futures import ProcessPoolExecutor
 
 import nbformat
 import pytest
@@ -17,8 +19,10 @@ IDS = [s.id for s in SPECS]
 
 @pytest.fixture(scope="module")
 def fresh_builds():
-    """Each assignment built from solutions/, in memory."""
-    return {spec.id: build_one(spec) for spec in SPECS}
+    """Each assignment built from solutions/, in memory, two at a time (`otter assign` uses one core;
+    processes, not threads: CPython 3.11's ast.parse can fail in two threads at once)."""
+    with ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return dict(zip(IDS, pool.map(build_one, SPECS)))
 
 
 @pytest.mark.parametrize("assignment", one_or_all("ssm_forward_cpu"))
