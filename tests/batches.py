@@ -1,13 +1,13 @@
 """One graded batch per assignment for the whole test session, shared by the tests that need it.
 
-Test modules say, when they are imported, which notebooks they need graded (`want`). Once
-collection is over (tests/conftest.py `pytest_collection_finish`), `start` writes all the wanted
-notebooks and grades them, one parallel batch per assignment as a TA would run them, in a
-background process at a lower CPU priority (`nice`): the other tests run meanwhile, at their
-usual speed, and the batches take the CPU they leave idle (the browser, kernels and `otter assign`
-leave much of it). The modules that read the results run last (conftest.py); the
-`graded_batches` fixture waits for `results`. A notebook several modules want (the blank student
-notebook) is graded once.
+Test modules say, when they are imported, which notebooks they need graded (`want`). When the
+first test that is not a browser test starts (tests/conftest.py `pytest_runtest_setup`), `start`
+writes all the wanted notebooks and grades them, one parallel batch per assignment as a TA would
+run them, in a background process at a lower CPU priority (`nice`): the other tests run
+meanwhile, and the batches mostly take the CPU those leave idle (`otter assign`, kernels and
+subprocesses that wait on each other). The modules that read the results run last (conftest.py);
+the `graded_batches` fixture waits for `results`. A notebook several modules want (the blank
+student notebook) is graded once.
 
 `python -m tests.batches FOLDER WORKERS TIMEOUT` is that background process: it grades every
 `FOLDER/<assignment>/batch` and writes the rows to `FOLDER/<assignment>/rows.json`.

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from autograder import assignments
-from tests import batches
+from tests import batches, budgets
 
 UNIT_TESTS = Path(__file__).resolve().parent / "unit"
 # Modules outside tests/unit/ that grade nothing and start no kernel.
@@ -19,7 +19,7 @@ def pytest_collection_modifyitems(items):
     """Markers from where a test lives. `fast` (`make test-fast`): everything under tests/unit/ and
     the modules in FAST_MODULES. `cuda` (`pytest -m cuda`): the ssm_forward_gpu cases of
     CUDA_PARAMETRIZED_FILES, which run the CUDA-only checks on a GPU and run on the CPU as usual without one.
-    Also the order: see below."""
+    Then the order in which the tests run (below)."""
     for item in items:
         path = Path(item.path)
         if UNIT_TESTS in path.parents or (path.parent == UNIT_TESTS.parent and path.name in FAST_MODULES):
@@ -27,13 +27,24 @@ def pytest_collection_modifyitems(items):
         params = getattr(getattr(item, "callspec", None), "params", {})
         if path.name in CUDA_PARAMETRIZED_FILES and params.get("assignment") == "ssm_forward_gpu":
             item.add_marker(pytest.mark.cuda)
-    # The order: the browser tests first, then the rest while the shared batches are graded in
-    # the background (`pytest_runtest_setup`), then the modules that read those batches. Whole
-    # modules move, in their usual order. The browser tests run alone because they slow down by
-    # half beside a grading batch, though the CPU looks idle a third of the time during them.
+    # The order, whole modules at a time (a stable sort keeps the usual order within each group):
+    # 1. the browser tests, alone: beside a grading batch they take half as long again, though
+    #    the CPU looks idle a third of the time during them;
+    # 2. the modules with no load-scaled budgets, while the shared batches are graded in the
+    #    background (`pytest_runtest_setup`) on the CPU they leave idle;
+    # 3. the modules that scale their budgets by the measured load (they import tests.budgets):
+    #    on a quieter machine their timeout rows end sooner;
+    # 4. the modules that read the shared batches.
     readers = {item.path for item in items if uses_shared_batches(item)}
-    browser = {item.path for item in items if item.get_closest_marker("browser")}
-    items.sort(key=lambda item: (item.path in readers, item.path not in browser))  # a stable sort
+
+    def group(item):
+        if item.path in readers:
+            return 3
+        if item.get_closest_marker("browser"):
+            return 0
+        return 2 if getattr(item.module, "budgets", None) is budgets else 1
+
+    items.sort(key=group)
 
 
 WORKERS = int(os.environ.get("SEQMOD_TEST_WORKERS", os.cpu_count() or 2))
