@@ -12,9 +12,11 @@ student notebook) is graded once.
 `python -m tests.batches FOLDER WORKERS TIMEOUT` is that background process: it grades every
 `FOLDER/<assignment>/batch` and writes the rows to `FOLDER/<assignment>/rows.json`.
 """
+import ctypes
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -25,8 +27,9 @@ from tests import budgets, notebooks
 
 ROOT = Path(__file__).resolve().parent.parent
 NICENESS = 10  # a lower priority, not the lowest: the batches still progress beside busy tests
+PR_SET_PDEATHSIG = 1
 WANTED = {}  # {assignment: {label: () -> a notebook (NotebookNode) or a path to one}}
-_run = {}  # "thread", "folder", and then "results" or "error"
+_run = {}  # "folder", "process", "thread", and then "results" or "error"
 
 
 def want(assignment: str, label: str, make):
@@ -48,7 +51,13 @@ def start(workers: int):
                 (batch / f"{label}.ipynb").write_bytes(made.read_bytes())
             else:
                 notebooks.write(made, batch / f"{label}.ipynb")
-    _run["thread"] = threading.Thread(target=_grade_in_background, args=(folder, workers), daemon=True)
+    # A row's time limit is wall time, and a niced batch beside two busy tests gets little CPU:
+    # generous, scaled by the load measured now. Nothing in these batches is meant to time out.
+    command = [sys.executable, "-m", "tests.batches", str(folder), str(workers), str(budgets.budget(600))]
+    _run["process"] = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        start_new_session=True, preexec_fn=_lower_priority_and_die_with_the_suite)
+    _run["thread"] = threading.Thread(target=_wait_for_the_grading, args=(folder, command), daemon=True)
     _run["thread"].start()
 
 
@@ -62,21 +71,29 @@ def results(workers: int) -> dict:
 
 
 def clean_up():
-    """Remove the batches' folder once the session is over (left while an interrupted session's
-    grading still runs)."""
-    if "folder" in _run and not _run["thread"].is_alive():
+    """Once the session is over: stop the grading if it still runs (an interrupted session) and
+    remove the batches' folder."""
+    process = _run.get("process")
+    if process is not None and process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)  # the grading, its judges and its zygote
+        process.wait()
+    if "thread" in _run:
+        _run["thread"].join()
+    if "folder" in _run:
         shutil.rmtree(_run["folder"], ignore_errors=True)
 
 
-def _grade_in_background(folder: Path, workers: int):
-    # A row's time limit is wall time, and a niced batch beside two busy tests gets little CPU:
-    # generous, scaled by the load measured now. Nothing in these batches is meant to time out.
-    timeout = budgets.budget(600)
-    command = [sys.executable, "-m", "tests.batches", str(folder), str(workers), str(timeout)]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
-                          preexec_fn=lambda: os.nice(NICENESS))
-    if done.returncode != 0:
-        _run["error"] = f"{' '.join(command)} exited with {done.returncode}:\n{done.stderr[-4000:]}"
+def _lower_priority_and_die_with_the_suite():
+    os.nice(NICENESS)
+    if sys.platform == "linux":  # killed with the test session, however it ends
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def _wait_for_the_grading(folder: Path, command: list):
+    process = _run["process"]
+    errors = process.communicate()[1]
+    if process.returncode != 0:
+        _run["error"] = f"{' '.join(command)} exited with {process.returncode}:\n{errors[-4000:]}"
         return
     _run["results"] = {assignment: json.loads((folder / assignment / "rows.json").read_text())
                        for assignment in WANTED}
