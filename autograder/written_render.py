@@ -90,7 +90,7 @@ def render_math(expression: str, display: bool) -> str:
     except Exception:  # noqa: BLE001 - LaTeX that mathtext cannot draw is shown as source
         try:
             uri = _math_png(_aliased(one_line), display)
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - neither form draws: the source is shown instead
             return fallback
     tag = f'<img class="math" src="{uri}" alt="{escape(source)}" title="{escape(source)}">'
     return f'<div class="math-display">{tag}</div>' if display else tag

@@ -34,7 +34,7 @@ RUN_ALL_MENU = ("Kernel", "Restart Kernel and Run All Cells…")
 def chromium_missing_reason():
     """Why the browser tests cannot run here, or None when they can."""
     try:
-        import playwright  # noqa: F401
+        import playwright  # noqa: F401 - only whether it imports
     except ImportError:
         return "Playwright for Python is not installed (pip install -r requirements-dev.txt)"
     if not Path(CHROMIUM).exists():

@@ -298,7 +298,10 @@ STRUCTURE_CPU = {"test_kernel_doubling", "test_conv_no_time_loop"}
 def cpu_notebooks():
     """{label: (notebook, forged)}: honest and forged, all for one batch."""
     ref = "ssm_forward_cpu"
-    slow = lambda: notebooks.with_replacements(ref, SLOW_CPU)  # noqa: E731
+
+    def slow():
+        return notebooks.with_replacements(ref, SLOW_CPU)
+
     return {
         "reference": (notebooks.reference_notebook(ref), False),
         "honest_slow": (slow(), False),
@@ -358,7 +361,10 @@ def cuda_time(fn, *args, warmup=3, repeats=10):
 
 def gpu_notebooks():
     ref = "ssm_forward_gpu"
-    slow = lambda: notebooks.with_replacements(ref, {"scan_ssm_forward": LOOP_SCAN})  # noqa: E731
+
+    def slow():
+        return notebooks.with_replacements(ref, {"scan_ssm_forward": LOOP_SCAN})
+
     return {
         "reference": (notebooks.reference_notebook(ref), False),
         "blelloch": (notebooks.with_replacements(ref, {"scan_ssm_forward": BLELLOCH_SCAN}), False),
