@@ -16,15 +16,14 @@ import sys
 import threading
 import time
 import zipfile
-from pathlib import Path
 
 import pytest
 
 from autograder import assignments
+from autograder.assignments import ROOT
 from tests import jupyterlab_harness as harness
 from tests.conftest import one_or_all
 
-ROOT = Path(__file__).resolve().parent.parent
 REASON = harness.chromium_missing_reason()
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(REASON is not None, reason=f"browser tests skipped: {REASON}")]
 # A minute or more each: one notebook by default (the GPU assignment's, graded on a CPU with its

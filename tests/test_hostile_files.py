@@ -23,12 +23,12 @@ import nbformat
 import pytest
 
 from autograder import sanitize
+from autograder.assignments import ROOT
 from autograder.notebook_shape import NotANotebook, minimal_notebook
 from autograder.results import Outcome, Status
 from autograder.submissions import MAX_ZIP_MEMBERS, load
 from tests import budgets, notebooks
 
-ROOT = Path(__file__).resolve().parent.parent
 ASSIGNMENT = "ssm_forward_cpu"
 BLANK = ROOT / "notebooks" / f"{ASSIGNMENT}.ipynb"
 TIMEOUT_S = 40  # no row here needs it all; honest rows get room on a loaded machine

@@ -6,10 +6,10 @@ import nbformat
 import yaml
 
 from autograder import assignments
+from autograder.assignments import ROOT
 from autograder.written_questions import written_questions
 
 ASSIGNMENT = "purification"
-ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "data" / "sample_submissions" / ASSIGNMENT
 
 
